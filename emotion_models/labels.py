@@ -1,0 +1,47 @@
+"""The one place where dataset emotions become the product's 5-class label space.
+
+Every dataset names its emotions differently; adapters translate them to the 7 classic
+emotions (``CLASSIC_EMOTIONS``), and :func:`harmonise_emotion` maps those to the 5 classes.
+RAVDESS "calm" and CK+ "contempt" are not classic emotions: what happens to them is the
+``data.labels`` parameter (map to a classic emotion, or ``drop``), never a silent guess.
+"""
+
+from __future__ import annotations
+
+CLASSIC_EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+EXTRA_EMOTIONS: tuple[str, ...] = ("calm", "contempt")
+
+CLASS_NAMES: tuple[str, ...] = ("Sad/Fear", "Neutral", "Happy", "Angry", "Surprise/Disgust")
+NUM_CLASSES = len(CLASS_NAMES)
+
+EMOTION_TO_LABEL: dict[str, int] = {
+    "sad": 0,
+    "fear": 0,
+    "neutral": 1,
+    "happy": 2,
+    "anger": 3,
+    "surprise": 4,
+    "disgust": 4,
+}
+
+DROP = "drop"
+
+
+class DroppedEmotion(ValueError):
+    """The emotion is excluded from the label space by the label rules."""
+
+
+def harmonise_emotion(emotion: str, extra_rules: dict[str, str]) -> tuple[str, int]:
+    """Return ``(classic_emotion, label)`` for a dataset emotion.
+
+    ``extra_rules`` maps each non-classic emotion ("calm", "contempt") to a classic emotion
+    or to ``"drop"``; a dropped or unknown emotion raises :class:`DroppedEmotion`.
+    """
+    if emotion in EMOTION_TO_LABEL:
+        return emotion, EMOTION_TO_LABEL[emotion]
+    if emotion in EXTRA_EMOTIONS:
+        target = extra_rules.get(emotion, DROP)
+        if target == DROP:
+            raise DroppedEmotion(f"emotion '{emotion}' is dropped by data.labels.{emotion}")
+        return target, EMOTION_TO_LABEL[target]
+    raise DroppedEmotion(f"unknown emotion '{emotion}'")

@@ -1,0 +1,231 @@
+"""Typed loader for ``params.yaml``, the single source of every tunable.
+
+Unknown or ill-typed keys are rejected with a message that names the key, so a typo in
+``params.yaml`` fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from emotion_models.labels import CLASSIC_EMOTIONS, DROP, EXTRA_EMOTIONS
+
+DEFAULT_PARAMS_PATH = Path("params.yaml")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(Strict):
+    enabled: bool = False
+    dir: str
+    root: str | None = None  # absolute or relative path to a local copy; overrides data.root/dir
+    metadata_dir: str | None = None  # extra metadata folder (CREMA-D demographics, checksums)
+
+
+class LabelRules(Strict):
+    calm: str = "neutral"
+    contempt: str = "disgust"
+
+    @field_validator("calm", "contempt")
+    @classmethod
+    def _known_target(cls, value: str) -> str:
+        if value != DROP and value not in CLASSIC_EMOTIONS:
+            raise ValueError(f"must be one of {CLASSIC_EMOTIONS} or '{DROP}', got '{value}'")
+        return value
+
+    def as_dict(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in EXTRA_EMOTIONS}
+
+
+class SplitConfig(Strict):
+    test_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    val_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+
+
+class DataConfig(Strict):
+    root: str = "../shared/datasets"
+    download_dir: str = "data/raw"
+    labels: LabelRules = LabelRules()
+    split: SplitConfig = SplitConfig()
+    datasets: dict[str, DatasetConfig]
+
+
+class DenseHead(Strict):
+    units: int = Field(512, gt=0)
+    layers: int = Field(3, ge=1)
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    batch_norm: bool = True
+
+
+class BackboneConfig(Strict):
+    name: str = "resnet18"
+    pretrained: bool = False  # ImageNet weights (downloaded by torchvision when asked for)
+    allow_scratch: bool = True  # train from random init when the weights cannot be loaded
+
+
+class TrainConfig(Strict):
+    batch_size: int = Field(256, gt=0)
+    epochs: int = Field(40, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    l1: float = Field(0.0, ge=0)
+    lr_patience: int = Field(4, ge=0)
+    lr_factor: float = Field(0.5, gt=0, lt=1)
+    early_stopping_patience: int = Field(10, ge=1)
+    num_workers: int = Field(0, ge=0)
+    class_weighted_loss: bool = True
+
+
+class AudioFeatureConfig(Strict):
+    sample_rate: int = 16000
+    window_seconds: float = 4.0
+    n_mfcc: int = 13
+    n_fft: int = 2048
+    hop_length: int = 512
+    silence_rms: float = 1e-4  # clips whose RMS is below this are rejected as silent
+    min_seconds: float = 0.3
+    shard_rows: int = 256
+    workers: int = 0  # 0 = every core
+
+
+class AudioAugmentConfig(Strict):
+    time_shift: float = Field(0.2, ge=0, le=1)  # fraction of frames rolled at random
+    noise_std: float = Field(0.05, ge=0)  # Gaussian noise in standardised feature units
+    spec_mask: int = Field(2, ge=0)  # MFCC rows masked at random (SpecAugment style)
+
+
+class AudioConfig(Strict):
+    features: AudioFeatureConfig = AudioFeatureConfig()
+    backbone: BackboneConfig = BackboneConfig()
+    head: DenseHead = DenseHead()
+    augment: AudioAugmentConfig = AudioAugmentConfig()
+    train: TrainConfig = TrainConfig()
+
+
+class FaceFeatureConfig(Strict):
+    detector: Literal["mediapipe", "haar"] = "mediapipe"
+    min_detection_confidence: float = Field(0.5, gt=0, le=1)
+    margin: float = Field(0.2, ge=0)
+    size: int = 64
+    landmarks: bool = True
+    shard_rows: int = 1024
+    workers: int = 0
+
+
+class FaceAugmentConfig(Strict):
+    enabled: bool = True
+    hflip_p: float = 0.5
+    rotate_limit: int = Field(15, ge=0, le=180)
+    rotate_p: float = 0.5
+    noise_p: float = 0.2
+    contrast_p: float = 0.3  # one of CLAHE / brightness-contrast / gamma
+    sharpen_blur_p: float = 0.2  # one of sharpen / blur / motion blur
+    hue_saturation_p: float = 0.2
+
+
+class FaceConfig(Strict):
+    features: FaceFeatureConfig = FaceFeatureConfig()
+    backbone: BackboneConfig = BackboneConfig(name="resnet34")
+    head: DenseHead = DenseHead(units=32, layers=3, dropout=0.0)
+    use_landmarks: bool = True
+    normalise: bool = True
+    augment: FaceAugmentConfig = FaceAugmentConfig()
+    train: TrainConfig = TrainConfig()
+    gallery_size: int = 8
+
+
+class TranscriptionConfig(Strict):
+    enabled: bool = True
+    backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    model: str = "tiny.en"  # a name, or a local path to a model folder
+    compute_type: str = "int8"
+    language: str | None = "en"
+
+
+class TextFeatureConfig(Strict):
+    backend: Literal["lexicon", "transformers"] = "lexicon"
+    emotion_model: str = "j-hartmann/emotion-english-distilroberta-base"
+    sentiment_model: str = "distilbert-base-uncased-finetuned-sst-2-english"
+
+
+class VideoFeatureConfig(Strict):
+    window_seconds: float = 4.0
+    fps: float = 4.0
+    min_seconds: float = 1.5
+    shard_rows: int = 256
+    compose_clips: int = 0  # CI only: clips composed from a CK+ face + RAVDESS audio
+
+
+class VideoModelConfig(Strict):
+    head: DenseHead = DenseHead(units=128, layers=2, dropout=0.0)
+    sequence_units: int = 128
+    sequence_layers: int = 1
+    train_encoders: bool = True
+
+
+class VideoConfig(Strict):
+    features: VideoFeatureConfig = VideoFeatureConfig()
+    transcription: TranscriptionConfig = TranscriptionConfig()
+    text: TextFeatureConfig = TextFeatureConfig()
+    model: VideoModelConfig = VideoModelConfig()
+    train: TrainConfig = TrainConfig(batch_size=128, l1=1e-6, weight_decay=1e-6)
+
+
+class ScoringConfig(Strict):
+    folders: list[str] = []
+    out: str = "data/scores"
+    extensions: list[str] = [".mp4", ".avi", ".mov", ".mkv", ".flv", ".webm", ".m4v"]
+    schedule_cron: str | None = None
+    schedule_interval_minutes: float | None = 60
+    task_runner: Literal["thread", "dask"] = "thread"
+    dask_address: str | None = None
+    dask_workers: int = 2
+    max_pixels: int = 1920 * 1080  # larger frames are downscaled before face detection
+
+
+class TuneConfig(Strict):
+    algorithm: Literal["random", "tpe"] = "tpe"
+    trials: int = Field(20, gt=0)
+    parallel: int = Field(1, gt=0)
+    seed: int = 0
+    epochs: int = Field(10, gt=0)
+    space: dict[str, dict[str, list]] = {}
+
+
+class Params(Strict):
+    seed: int = 42
+    data: DataConfig
+    audio: AudioConfig = AudioConfig()
+    face: FaceConfig = FaceConfig()
+    video: VideoConfig = VideoConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    tune: TuneConfig = TuneConfig()
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable or invalid."""
+
+
+def load_params(path: str | os.PathLike | None = None) -> Params:
+    """Load and validate ``params.yaml`` (default: ``$EMOTION_PARAMS`` or ./params.yaml)."""
+    path = Path(path or os.environ.get("EMOTION_PARAMS", DEFAULT_PARAMS_PATH))
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read parameters ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML ({exc})") from exc
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ParamsError(f"{path}: {problems}") from exc

@@ -1,0 +1,23 @@
+"""Where each stage reads and writes, relative to the project root (mirrored in dvc.yaml)."""
+
+from pathlib import Path
+
+DATA = Path("data")
+SOURCES = DATA / "raw" / "sources.json"
+MANIFEST = DATA / "manifest.parquet"
+REJECTS = DATA / "rejects.parquet"
+FEATURES = DATA / "features"
+MODELS = Path("models")
+REPORTS = Path("reports")
+
+
+def features_dir(model: str) -> Path:
+    return FEATURES / model
+
+
+def model_dir(model: str) -> Path:
+    return MODELS / model
+
+
+def report_dir(model: str) -> Path:
+    return REPORTS / model

@@ -1,0 +1,47 @@
+"""Speaker-independent train/validation/test splits.
+
+Speakers of one corpus (RAVDESS audio and video share actors) are ordered by a seeded hash and
+cut into test, validation and train, so no speaker is in two splits, the result does not depend
+on the order files were found in, and adding another dataset leaves existing splits unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+SPLITS = ("train", "val", "test")
+
+
+def _speaker_rank(seed: int, corpus: str, speaker: str) -> str:
+    return hashlib.sha256(f"{seed}:{corpus}:{speaker}".encode()).hexdigest()
+
+
+def _count(n: int, fraction: float) -> int:
+    if fraction <= 0 or n == 0:
+        return 0
+    return max(1, round(n * fraction)) if n >= 3 else 0
+
+
+def assign_splits(
+    speakers: Iterable[tuple[str, str]], test_fraction: float, val_fraction: float, seed: int
+) -> dict[tuple[str, str], str]:
+    """Map each ``(corpus, speaker_id)`` to "train", "val" or "test".
+
+    Within a corpus of n speakers, ``round(n * fraction)`` speakers (at least one when n >= 3
+    and the fraction is positive) go to test and to validation; the rest train. A corpus with
+    fewer than three speakers trains only.
+    """
+    by_corpus: dict[str, set[str]] = {}
+    for corpus, speaker in speakers:
+        by_corpus.setdefault(corpus, set()).add(speaker)
+    assignment: dict[tuple[str, str], str] = {}
+    for corpus, members in by_corpus.items():
+        ordered = sorted(members, key=lambda s: _speaker_rank(seed, corpus, s))
+        n_test = _count(len(ordered), test_fraction)
+        n_val = min(_count(len(ordered), val_fraction), len(ordered) - n_test - 1) if n_test else _count(
+            len(ordered), val_fraction)
+        for index, speaker in enumerate(ordered):
+            split = "test" if index < n_test else "val" if index < n_test + max(n_val, 0) else "train"
+            assignment[(corpus, speaker)] = split
+    return assignment

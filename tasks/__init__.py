@@ -1,0 +1,1 @@
+"""Pipeline stages as plain functions (one module each); flows/ and dvc.yaml wire them."""

@@ -1,0 +1,46 @@
+"""Stage `download`: make every enabled dataset available and record where it is."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from emotion_models import atomic, paths
+from emotion_models.download import DownloadError, UnsafeArchiveError
+from emotion_models.params import DataConfig, Params
+from emotion_models.sources import DatasetSource, DatasetUnavailable, fetch_dataset
+
+log = logging.getLogger(__name__)
+FETCH_ERRORS = (DatasetUnavailable, DownloadError, UnsafeArchiveError, FileNotFoundError)
+
+
+def enabled_datasets(params: Params) -> list[str]:
+    return [name for name, config in params.data.datasets.items() if config.enabled]
+
+
+def write_sources(sources: list[DatasetSource], problems: dict[str, str]) -> None:
+    atomic.write_json(paths.SOURCES, {
+        "datasets": {s.name: s.to_dict() for s in sources},
+        "unavailable": problems,
+    })
+
+
+def download_datasets(
+    params: Params, fetch: Callable[[str, DataConfig], DatasetSource] = fetch_dataset
+) -> tuple[list[DatasetSource], dict[str, str]]:
+    """Fetch every enabled dataset; one failure does not stop the others.
+
+    Writes ``data/raw/sources.json`` and returns the available sources and, per unavailable
+    dataset, the reason and what to do about it.
+    """
+    sources, problems = [], {}
+    for name in enabled_datasets(params):
+        try:
+            sources.append(fetch(name, params.data))
+        except FETCH_ERRORS as exc:
+            log.error("%s", exc)
+            problems[name] = str(exc)
+    write_sources(sources, problems)
+    return sources, problems
+
+

@@ -1,0 +1,130 @@
+"""Every adapter's name parser: real names from ../shared and the documented conventions."""
+
+from pathlib import Path
+
+import pytest
+
+from emotion_models.datasets import NameParseError, Reject, get_adapter
+from emotion_models.datasets.ck_plus import parse_ck_plus_name
+from emotion_models.datasets.crema_d import parse_crema_d_name, read_demographics
+from emotion_models.datasets.ravdess import parse_ravdess_name
+from emotion_models.datasets.savee import parse_savee_name
+from emotion_models.datasets.tess import parse_tess_name
+from tests.conftest import CK_PLUS, CREMA_D_METADATA, CREMA_D_VIDEO, RAVDESS, require_shared
+
+
+def test_ravdess_real_names():
+    require_shared()
+    clip = parse_ravdess_name(RAVDESS / "Actor_01" / "03-01-02-01-01-01-01.wav")
+    assert (clip.speaker_id, clip.speaker_sex, clip.emotion) == ("actor01", "male", "calm")
+    clip = parse_ravdess_name(RAVDESS / "Actor_12" / "03-01-08-02-02-02-12.wav")
+    assert (clip.speaker_id, clip.speaker_sex, clip.emotion) == ("actor12", "female", "surprise")
+    assert clip.attributes["intensity"] == "02"
+    for path in sorted(RAVDESS.rglob("*.wav")):
+        parsed = parse_ravdess_name(path)
+        assert parsed.speaker_id == f"actor{path.parent.name[-2:]}"
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("03-01-09-01-01-01-01.wav", "unknown emotion code '09'"),
+    ("03-01-01-01-01-01.wav", "does not match RAVDESS"),
+    ("04-01-01-01-01-01-01.wav", "unknown modality"),
+])
+def test_ravdess_bad_names(name, reason):
+    with pytest.raises(NameParseError, match=reason):
+        parse_ravdess_name(Path(name))
+
+
+def test_ravdess_adapters_keep_their_modality():
+    with pytest.raises(NameParseError, match="not audio-only"):
+        get_adapter("ravdess_audio").parse(Path("01-01-03-01-01-01-05.mp4"))
+    assert get_adapter("ravdess_video").parse(Path("01-01-03-01-01-01-05.mp4")).emotion == "happy"
+
+
+def test_crema_d_real_names_and_demographics():
+    require_shared()
+    sexes = read_demographics(CREMA_D_METADATA / "VideoDemographics.csv")
+    assert sexes["1001"] == "male" and sexes["1002"] == "female" and len(sexes) == 91
+    emotions = {parse_crema_d_name(p, sexes).emotion for p in CREMA_D_VIDEO.glob("*.flv")}
+    assert emotions == {"anger", "disgust", "fear", "happy", "neutral", "sad"}
+    clip = parse_crema_d_name(Path("1091_ITS_SAD_HI.wav"), sexes)
+    assert (clip.speaker_id, clip.emotion, clip.attributes["level"]) == ("actor1091", "sad", "HI")
+    for bad in ("1001_DFA_XYZ_XX.flv", "0999_DFA_ANG_XX.flv", "1001_DFA_ANG.flv", "1001_DFA_ANG_QQ.flv"):
+        with pytest.raises(NameParseError):
+            parse_crema_d_name(Path(bad))
+
+
+def test_ck_plus_real_names():
+    require_shared()
+    clip = parse_ck_plus_name(CK_PLUS / "sadness" / "S011_002_00000020.png")
+    assert (clip.speaker_id, clip.emotion) == ("S011", "sad")
+    assert parse_ck_plus_name(Path("contempt/S138_008_00000009.png")).emotion == "contempt"
+    with pytest.raises(NameParseError, match="emotion folder"):
+        parse_ck_plus_name(Path("bored/S011_002_00000020.png"))
+    with pytest.raises(NameParseError, match="Sxxx"):
+        parse_ck_plus_name(Path("happy/face.png"))
+
+
+def test_ck_plus_original_layout(tmp_path):
+    (tmp_path / "Emotion" / "S005" / "001").mkdir(parents=True)
+    (tmp_path / "cohn-kanade-images" / "S005" / "001").mkdir(parents=True)
+    (tmp_path / "Emotion" / "S005" / "001" / "S005_001_00000011_emotion.txt").write_text("   3.0000000e+00\n")
+    (tmp_path / "cohn-kanade-images" / "S005" / "001" / "S005_001_00000011.png").write_bytes(b"png")
+    (tmp_path / "Emotion" / "S005" / "001" / "S005_001_00000012_emotion.txt").write_text("9\n")
+    items = list(get_adapter("ck_plus").scan(tmp_path))
+    clips = [i for i in items if not isinstance(i, Reject)]
+    assert [(c.speaker_id, c.emotion) for c in clips] == [("S005", "disgust")]
+    assert len([i for i in items if isinstance(i, Reject)]) == 1
+
+
+def test_tess_names():
+    clip = parse_tess_name(Path("OAF_angry/OAF_back_angry.wav"))
+    assert (clip.speaker_id, clip.emotion, clip.speaker_sex) == ("OAF", "anger", "female")
+    assert parse_tess_name(Path("YAF_dog_ps.wav")).emotion == "surprise"
+    with pytest.raises(NameParseError):
+        parse_tess_name(Path("XAF_dog_ps.wav"))
+
+
+def test_savee_names_in_both_layouts():
+    assert parse_savee_name(Path("AudioData/DC/sa03.wav")).emotion == "sad"
+    clip = parse_savee_name(Path("JK_su12.wav"))
+    assert (clip.speaker_id, clip.emotion) == ("JK", "surprise")
+    with pytest.raises(NameParseError, match="speaker folder"):
+        parse_savee_name(Path("XX/a01.wav"))
+
+
+def test_fer2013_rows(tmp_path):
+    pixels = " ".join(["128"] * 2304)
+    (tmp_path / "fer2013.csv").write_text(
+        f"emotion,pixels,Usage\n3,{pixels},Training\n6,{pixels},PublicTest\n9,{pixels},Training\n0,1 2 3,Training\n")
+    items = list(get_adapter("fer2013").scan(tmp_path))
+    clips = [i for i in items if not isinstance(i, Reject)]
+    assert [(c.emotion, c.speaker_id) for c in clips] == [("happy", "img00000"), ("neutral", "img00001")]
+    reasons = [i.reason for i in items if isinstance(i, Reject)]
+    assert reasons == ["unknown emotion code '9'", "expected 2304 pixel values, found 3"]
+
+
+def test_raf_db_label_list(tmp_path):
+    (tmp_path / "EmoLabel").mkdir()
+    (tmp_path / "Image" / "aligned").mkdir(parents=True)
+    (tmp_path / "Image" / "aligned" / "train_00001_aligned.jpg").write_bytes(b"jpg")
+    (tmp_path / "EmoLabel" / "list_patition_label.txt").write_text("train_00001.jpg 5\ntest_0002.jpg 1\n")
+    items = list(get_adapter("raf_db").scan(tmp_path))
+    assert items[0].emotion == "sad" and items[0].speaker_id == "train_00001"
+    assert isinstance(items[1], Reject) and "not found" in items[1].reason
+
+
+def test_omg_csv(tmp_path):
+    (tmp_path / "abc123").mkdir()
+    (tmp_path / "abc123" / "utterance_1.mp4").write_bytes(b"mp4")
+    (tmp_path / "omg_TrainVideos.csv").write_text(
+        "link,start,end,video,utterance,arousal,valence,EmotionMaxVote\n"
+        "x,0,1,abc123,utterance_1.mp4,0.5,0.1,3\nx,0,1,abc123,utterance_2.mp4,0.5,0.1,4\n")
+    items = list(get_adapter("omg").scan(tmp_path))
+    assert items[0].emotion == "happy" and items[0].speaker_id == "abc123"
+    assert isinstance(items[1], Reject) and items[1].reason == "utterance video not downloaded"
+
+
+def test_unknown_dataset_name_is_listed():
+    with pytest.raises(KeyError, match="known: ck_plus"):
+        get_adapter("imagenet")

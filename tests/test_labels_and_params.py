@@ -1,0 +1,51 @@
+from pathlib import Path
+
+import pytest
+
+from emotion_models.labels import CLASS_NAMES, DroppedEmotion, harmonise_emotion
+from emotion_models.params import ParamsError, load_params
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_RULES = {"calm": "neutral", "contempt": "disgust"}
+
+
+@pytest.mark.parametrize(
+    "emotion, label",
+    [("sad", 0), ("fear", 0), ("neutral", 1), ("happy", 2), ("anger", 3), ("surprise", 4), ("disgust", 4)],
+)
+def test_seven_classic_emotions_map_to_five_classes(emotion, label):
+    assert harmonise_emotion(emotion, DEFAULT_RULES) == (emotion, label)
+
+
+def test_calm_and_contempt_follow_the_default_rules():
+    assert harmonise_emotion("calm", DEFAULT_RULES) == ("neutral", 1)
+    assert harmonise_emotion("contempt", DEFAULT_RULES) == ("disgust", 4)
+    assert CLASS_NAMES[4] == "Surprise/Disgust"
+
+
+def test_drop_rule_and_unknown_emotions_raise():
+    with pytest.raises(DroppedEmotion, match="data.labels.calm"):
+        harmonise_emotion("calm", {"calm": "drop"})
+    with pytest.raises(DroppedEmotion, match="unknown emotion 'boredom'"):
+        harmonise_emotion("boredom", DEFAULT_RULES)
+
+
+def test_repository_params_load():
+    params = load_params(REPO / "params.yaml")
+    assert params.audio.backbone.name == "resnet18"
+    assert params.face.backbone.name == "resnet34"
+    assert params.data.split.test_fraction == 0.15
+
+
+def test_unknown_or_ill_typed_keys_are_rejected_by_name(tmp_path):
+    text = (REPO / "params.yaml").read_text()
+    bad = tmp_path / "params.yaml"
+    bad.write_text(text.replace("  batch_size: 256", "  batch_sise: 256", 1))
+    with pytest.raises(ParamsError, match=r"audio.train.batch_sise: Extra inputs are not permitted"):
+        load_params(bad)
+    bad.write_text(text.replace("calm: neutral", "calm: sleepy"))
+    with pytest.raises(ParamsError, match=r"data.labels.calm"):
+        load_params(bad)
+    bad.write_text(text.replace("epochs: 60", "epochs: many"))
+    with pytest.raises(ParamsError, match=r"audio.train.epochs"):
+        load_params(bad)
