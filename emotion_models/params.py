@@ -229,3 +229,47 @@ def load_params(path: str | os.PathLike | None = None) -> Params:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ParamsError(f"{path}: {problems}") from exc
+
+
+# Names used by tuning and best_hyperparameters.json -> where they live in each model's params.
+OVERRIDE_PATHS: dict[str, dict[str, tuple[str, ...]]] = {
+    model: {
+        "backbone": (model, "backbone", "name"),
+        "units": (model, "head", "units"),
+        "layers": (model, "head", "layers"),
+        "dropout": (model, "head", "dropout"),
+        "batch_norm": (model, "head", "batch_norm"),
+        "batch_size": (model, "train", "batch_size"),
+        "learning_rate": (model, "train", "learning_rate"),
+        "epochs": (model, "train", "epochs"),
+    }
+    for model in ("audio", "face")
+}
+OVERRIDE_PATHS["audio"].update({name: ("audio", "features", name) for name in ("n_fft", "hop_length", "n_mfcc")})
+OVERRIDE_PATHS["video"] = {
+    "units": ("video", "model", "head", "units"),
+    "layers": ("video", "model", "head", "layers"),
+    "dropout": ("video", "model", "head", "dropout"),
+    "batch_norm": ("video", "model", "head", "batch_norm"),
+    "sequence_units": ("video", "model", "sequence_units"),
+    "batch_size": ("video", "train", "batch_size"),
+    "learning_rate": ("video", "train", "learning_rate"),
+    "epochs": ("video", "train", "epochs"),
+}
+
+
+def apply_overrides(params: Params, model: str, overrides: dict) -> Params:
+    """A copy of ``params`` with tuned values (names of OVERRIDE_PATHS[model]) set and re-validated."""
+    raw = params.model_dump(mode="json")
+    for name, value in overrides.items():
+        if name not in OVERRIDE_PATHS[model]:
+            raise ParamsError(f"unknown hyperparameter '{name}' for {model}; known: {sorted(OVERRIDE_PATHS[model])}")
+        *parents, leaf = OVERRIDE_PATHS[model][name]
+        node = raw
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(f"invalid hyperparameters for {model}: {exc}") from exc

@@ -1,0 +1,100 @@
+"""The audio emotion model: a torchvision CNN over MFCC images, then the dense head."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from emotion_models import paths
+from emotion_models.audio_features import clip_features, feature_key, image_shape
+from emotion_models.backbones import Backbone, dense_head
+from emotion_models.feature_data import Sample
+from emotion_models.labels import NUM_CLASSES
+from emotion_models.model_spec import ModelSpec, standardisation
+from emotion_models.params import AudioAugmentConfig, AudioFeatureConfig, BackboneConfig, DenseHead, Params
+from emotion_models.media import MediaError
+from emotion_models.shards import Extracted, FeatureStore
+
+
+class AudioEmotionNet(nn.Module):
+    """(N, 3, frames, n_mfcc) MFCC images -> 5 class logits; ``embed`` gives the head's last hidden layer."""
+
+    def __init__(self, backbone: BackboneConfig, head: DenseHead, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        channels, _, coefficients = input_shape
+        self.register_buffer("mean", torch.zeros(channels, 1, coefficients))
+        self.register_buffer("std", torch.ones(channels, 1, coefficients))
+        self.backbone = Backbone(backbone)
+        self.head = dense_head(self.backbone.out_features, head, NUM_CLASSES)
+        self.embedding_size = head.units
+
+    def embed(self, mfcc: torch.Tensor) -> torch.Tensor:
+        features = self.backbone((mfcc - self.mean) / self.std)
+        return self.head[:-1](features)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.head[-1](self.embed(batch["mfcc"]))
+
+
+def augment_mfcc(config: AudioAugmentConfig, std: np.ndarray):
+    """Training-time augmentation of one MFCC image: time shift, Gaussian noise, coefficient masking."""
+
+    def transform(sample: Sample, rng: np.random.Generator) -> Sample:
+        mfcc = np.array(sample["mfcc"], dtype=np.float32)
+        frames = mfcc.shape[1]
+        if config.time_shift:
+            mfcc = np.roll(mfcc, int(rng.integers(-1, 2) * rng.random() * config.time_shift * frames), axis=1)
+        if config.noise_std:
+            mfcc = mfcc + rng.normal(0.0, config.noise_std, mfcc.shape).astype(np.float32) * std
+        for _ in range(config.spec_mask):
+            row = int(rng.integers(0, mfcc.shape[2]))
+            mfcc[:, :, row] = mfcc[:, :, row].mean(axis=1, keepdims=True)
+        return {**sample, "mfcc": mfcc}
+
+    return transform
+
+
+def featurise_audio(row: dict, config: AudioFeatureConfig) -> Extracted:
+    """MFCC image of one manifest row, or the reason it was rejected (never raises)."""
+    try:
+        return Extracted(row, {"mfcc": clip_features(row["path"], config)})
+    except MediaError as exc:
+        return Extracted(row, reason=str(exc))
+    except Exception as exc:  # a worker must report, not crash the batch
+        return Extracted(row, reason=f"{row['path']}: {type(exc).__name__}: {exc}")
+
+
+class AudioSpec(ModelSpec):
+    name = "audio"
+    modality = "audio"
+
+    def store(self, params: Params, root: Path | None = None) -> FeatureStore:
+        return FeatureStore(root or paths.features_dir("audio"), feature_key(params.audio.features), "parquet")
+
+    def arrays(self, params: Params) -> dict[str, tuple[int, ...]]:
+        return {"mfcc": image_shape(params.audio.features)}
+
+    def model_config(self, params: Params) -> dict:
+        return {"backbone": params.audio.backbone.model_dump(), "head": params.audio.head.model_dump(),
+                "features": params.audio.features.model_dump()}
+
+    def build(self, config: dict, pretrained: bool = True) -> AudioEmotionNet:
+        features = AudioFeatureConfig(**config["features"])
+        backbone = BackboneConfig(**config["backbone"])
+        backbone = backbone.model_copy(update={"pretrained": backbone.pretrained and pretrained})
+        return AudioEmotionNet(backbone, DenseHead(**config["head"]), image_shape(features))
+
+    def featuriser(self, params: Params):
+        return partial(featurise_audio, config=params.audio.features)
+
+    def prepare(self, model: AudioEmotionNet, store: FeatureStore, arrays: dict, train_ids: set[str]) -> None:
+        mean, std = standardisation(store, "mfcc", arrays["mfcc"], train_ids, axes=(1,))
+        model.mean.copy_(mean)
+        model.std.copy_(std)
+
+    def train_transform(self, params: Params, model: AudioEmotionNet):
+        return augment_mfcc(params.audio.augment, model.std.cpu().numpy())

@@ -1,0 +1,62 @@
+"""Model flows: feature extraction, training and evaluation of the audio, face and video models."""
+
+from __future__ import annotations
+
+import sys
+
+from prefect import flow, get_run_logger
+
+from emotion_models.evaluation import metrics_markdown
+from emotion_models.params import load_params
+from emotion_models.specs import MODEL_NAMES, get_spec
+from flows.common import publish_markdown
+from tasks.evaluate import evaluate
+from tasks.features import extract_features
+from tasks.train import train
+
+
+@flow(name="features", flow_run_name="{model}-features")
+def features_flow(model: str, params_path: str | None = None) -> dict[str, int]:
+    """Extract the model's features from every manifest clip (parallel, resumable)."""
+    logger = get_run_logger()
+    spec, params = get_spec(model), load_params(params_path)
+    extracted, rejected = extract_features(spec, params)
+    rejects = spec.store(params).rejects()
+    logger.info("%s features: %d extracted, %d rejected now", model, extracted, rejected)
+    if rejects.height:
+        table = "\n".join(f"| {r['path']} | {r['reason']} |" for r in rejects.head(100).to_dicts())
+        publish_markdown(f"{model}-feature-rejects", "| path | reason |\n|---|---|\n" + table,
+                         f"{model}: clips rejected by feature extraction")
+    return {"extracted": extracted, "rejected": rejected}
+
+
+@flow(name="train", flow_run_name="{model}-train")
+def train_flow(model: str, params_path: str | None = None) -> float:
+    """Train the model (GPU when present) and keep the best validation checkpoint."""
+    logger = get_run_logger()
+    history = train(get_spec(model), load_params(params_path), report=logger.info)
+    return max(h.val_accuracy for h in history)
+
+
+@flow(name="evaluate", flow_run_name="{model}-evaluate")
+def evaluate_flow(model: str, params_path: str | None = None) -> dict:
+    """Evaluate on the speaker-independent test split; reports/<model>/ and a Prefect artifact."""
+    spec, params = get_spec(model), load_params(params_path)
+    metrics = evaluate(spec, params, **_report_extras(model, params))
+    publish_markdown(f"{model}-metrics", metrics_markdown(f"{model} model: test split", metrics),
+                     f"{model} model evaluation")
+    return metrics
+
+
+def _report_extras(model: str, params) -> dict:
+    """Model-specific report sections (face: Grad-CAM gallery; video: ablations)."""
+    spec = get_spec(model)
+    return spec.report_extras(params) if hasattr(spec, "report_extras") else {}
+
+
+STAGES = {"features": features_flow, "train": train_flow, "evaluate": evaluate_flow}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in STAGES or sys.argv[2] not in MODEL_NAMES:
+        sys.exit(f"usage: python -m flows.models {{{','.join(STAGES)}}} {{{','.join(MODEL_NAMES)}}}")
+    STAGES[sys.argv[1]](sys.argv[2])

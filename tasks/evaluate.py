@@ -1,0 +1,108 @@
+"""Stages `<model>_evaluate`, and evaluation of a trained model on any dataset copy."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from emotion_models import atomic, paths
+from emotion_models.datasets import Reject, get_adapter
+from emotion_models.evaluation import evaluation_metrics, predict, render_report, write_confusion_csv
+from emotion_models.feature_data import ShardDataset, make_loader
+from emotion_models.labels import DroppedEmotion, harmonise_emotion
+from emotion_models.model_spec import ModelSpec
+from emotion_models.params import Params
+from emotion_models.shards import FeatureStore, extract
+from emotion_models.training import select_device
+from tasks.train import split_labels
+
+
+class FeaturesChanged(RuntimeError):
+    """The model was trained on features made with other parameters."""
+
+
+def _check_features(spec: ModelSpec, meta: dict, store: FeatureStore) -> None:
+    if meta.get("feature_key") != store.key:
+        raise FeaturesChanged(f"{spec.name}: the model was trained on features {meta.get('feature_key')}, "
+                              f"params.yaml now makes {store.key}; retrain (dvc repro) first")
+
+
+def score_store(spec: ModelSpec, params: Params, store: FeatureStore, labels: dict[str, int], datasets: dict[str, str],
+                model=None, meta: dict | None = None) -> tuple[dict, list[str], list[int], list[int]]:
+    """Metrics of the trained model on ``labels`` rows of ``store``; also ids, true and predicted labels."""
+    if model is None:
+        model, meta = spec.load()
+    _check_features(spec, meta, store)
+    device = select_device()
+    data = ShardDataset(store, spec.arrays(params), labels)
+    probabilities, y_true, ids = predict(model, make_loader(data, 128, 0, device), device)
+    metrics = evaluation_metrics(y_true, probabilities, [datasets[i] for i in ids])
+    return metrics, ids, y_true.tolist(), probabilities.argmax(1).tolist() if len(ids) else []
+
+
+def evaluate(spec: ModelSpec, params: Params, sections: list[dict] | None = None,
+             gallery: list[dict] | None = None, notes: list[str] | None = None) -> dict:
+    """Evaluate on the speaker-independent test split; write reports/<name>/ (metrics.json, plots, HTML)."""
+    manifest = pl.read_parquet(paths.MANIFEST)
+    store = spec.store(params)
+    labels = split_labels(spec, "test", manifest, include_composed=False)
+    extracted = set(store.index()["clip_id"].to_list())
+    missing = len(set(labels) - extracted)
+    labels = {k: v for k, v in labels.items() if k in extracted}
+    datasets = dict(zip(manifest["clip_id"].to_list(), manifest["dataset"].to_list()))
+    model, meta = spec.load()
+    metrics, ids, y_true, y_pred = score_store(spec, params, store, labels, datasets, model, meta)
+    metrics.update(rejected_test_clips=missing, trained_epoch=meta.get("epoch"),
+                   val_accuracy=meta.get("val_accuracy"), train_clips=meta.get("train_clips"))
+    out = paths.report_dir(spec.name)
+    atomic.write_json(out / "metrics.json", metrics)
+    write_confusion_csv(out / "confusion.csv", y_true, y_pred)
+    test_speakers = manifest.filter(pl.col("clip_id").is_in(ids))["speaker_id"].n_unique()
+    render_report(out, f"{spec.name.capitalize()} model: speaker-independent test split", metrics,
+                  paths.model_dir(spec.name) / "history.csv", sections or [], gallery or [],
+                  [f"{len(ids)} test clips from {test_speakers} speakers never seen in training; "
+                   f"{missing} test clips rejected by feature extraction.", *(notes or [])])
+    return metrics
+
+
+def external_rows(spec: ModelSpec, params: Params, data_root: Path, dataset: str) -> tuple[list[dict], list[Reject]]:
+    """Labelled rows of every clip of ``dataset`` found in ``data_root`` (its original layout)."""
+    adapter = get_adapter(dataset)
+    if adapter.modality != spec.modality:
+        raise ValueError(f"dataset '{dataset}' is {adapter.modality}, the {spec.name} model needs {spec.modality}")
+    if not data_root.is_dir():
+        raise FileNotFoundError(f"{data_root}: data root not found")
+    rows, rejects = [], []
+    for item in adapter.scan(data_root, data_root):
+        if isinstance(item, Reject):
+            rejects.append(item)
+            continue
+        try:
+            _, label = harmonise_emotion(item.emotion, params.data.labels.as_dict())
+        except DroppedEmotion as exc:
+            rejects.append(Reject(item.path, str(exc)))
+            continue
+        rows.append({"clip_id": f"{dataset}:{item.path}", "path": item.path, "dataset": dataset,
+                     "speaker_id": item.speaker_id, "label": label})
+    return rows, rejects
+
+
+def evaluate_external(spec: ModelSpec, params: Params, data_root: Path, dataset: str, out: Path,
+                      progress=None) -> dict:
+    """Evaluate the trained model on every clip of a dataset copy; write the metrics JSON to ``out``."""
+    rows, rejects = external_rows(spec, params, data_root, dataset)
+    model, meta = spec.load()
+    features = getattr(params, spec.name).features
+    with tempfile.TemporaryDirectory(prefix="emotion-eval-") as tmp:
+        store = spec.store(params, Path(tmp) / "features")
+        extract(rows, spec.featuriser(params), store, features.workers, features.shard_rows, progress)
+        labels = {r["clip_id"]: r["label"] for r in rows}
+        metrics, *_ = score_store(spec, params, store, labels, {r["clip_id"]: dataset for r in rows}, model, meta)
+        feature_rejects = store.rejects()
+    metrics.update(dataset=dataset, data_root=str(data_root), model=str(spec.checkpoint_path()),
+                   rejects=[{"path": r.path, "reason": r.reason} for r in rejects]
+                   + feature_rejects.select("path", "reason").to_dicts())
+    atomic.write_json(out, metrics)
+    return metrics

@@ -1,0 +1,27 @@
+"""Stages `<model>_features`: extract a model's features for every manifest clip of its modality."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from emotion_models import paths
+from emotion_models.model_spec import ModelSpec
+from emotion_models.params import Params
+from emotion_models.shards import extract
+
+MANIFEST_KEYS = ["clip_id", "path", "dataset", "speaker_id", "label"]
+
+
+def manifest_rows(spec: ModelSpec, manifest: pl.DataFrame | None = None) -> list[dict]:
+    manifest = manifest if manifest is not None else pl.read_parquet(paths.MANIFEST)
+    return manifest.filter(pl.col("modality") == spec.modality).select(MANIFEST_KEYS).to_dicts()
+
+
+def extract_features(spec: ModelSpec, params: Params, manifest: pl.DataFrame | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
+    """Extract what is missing from the store (same parameters = skipped); returns (extracted, rejected)."""
+    features = getattr(params, spec.name).features
+    return extract(manifest_rows(spec, manifest), spec.featuriser(params), spec.store(params),
+                   features.workers, features.shard_rows, progress)

@@ -1,0 +1,71 @@
+"""Stages `<model>_train`: train a model on the train split, select on validation, keep the best."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+import polars as pl
+
+from emotion_models import paths
+from emotion_models.feature_data import ShardDataset, make_loader
+from emotion_models.labels import CLASS_NAMES
+from emotion_models.model_spec import ModelSpec
+from emotion_models.params import Params, apply_overrides
+from emotion_models.training import EpochMetrics, class_weights, fit, seed_everything, select_device
+
+log = logging.getLogger(__name__)
+
+
+def split_labels(spec: ModelSpec, split: str, manifest: pl.DataFrame | None = None,
+                 include_composed: bool = True) -> dict[str, int]:
+    """clip_id -> label of the model's modality in one split."""
+    manifest = manifest if manifest is not None else pl.read_parquet(paths.MANIFEST)
+    rows = manifest.filter((pl.col("modality") == spec.modality) & (pl.col("split") == split))
+    if not include_composed:
+        rows = rows.filter(~pl.col("composed"))
+    return dict(zip(rows["clip_id"].to_list(), rows["label"].to_list()))
+
+
+def best_hyperparameters(spec: ModelSpec) -> dict:
+    path = paths.model_dir(spec.name) / "best_hyperparameters.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.info) -> list[EpochMetrics]:
+    """Train ``spec``'s model from its feature store; writes models/<name>/model.pt and history.csv."""
+    overrides = best_hyperparameters(spec)
+    if overrides:
+        report(f"using tuned hyperparameters from models/{spec.name}/best_hyperparameters.json: {overrides}")
+        params = apply_overrides(params, spec.name, overrides)
+    seed_everything(params.seed)
+    store, arrays = spec.store(params), spec.arrays(params)
+    extracted = set(store.index()["clip_id"].to_list())
+    train_labels = {k: v for k, v in split_labels(spec, "train").items() if k in extracted}
+    val_labels = {k: v for k, v in split_labels(spec, "val").items() if k in extracted}
+    if not train_labels:
+        raise RuntimeError(f"{spec.name}: no extracted training clips; run the {spec.name}_features stage first")
+    config = spec.model_config(params)
+    model = spec.build(config)
+    spec.prepare(model, store, arrays, set(train_labels))
+    train_config = spec.train_config(params)
+    device = select_device()
+    train_data = ShardDataset(store, arrays, train_labels, shuffle=True, seed=params.seed,
+                              transform=spec.train_transform(params, model))
+    val_data = ShardDataset(store, arrays, val_labels)
+    report(f"{spec.name}: {len(train_labels)} training and {len(val_labels)} validation clips")
+    meta = {"model": spec.name, "config": config, "class_names": list(CLASS_NAMES), "feature_key": store.key,
+            "train_clips": len(train_labels), "val_clips": len(val_labels), "seed": params.seed,
+            "tuned": overrides}
+    return fit(
+        model,
+        make_loader(train_data, train_config.batch_size, train_config.num_workers, device),
+        make_loader(val_data, train_config.batch_size, train_config.num_workers, device),
+        train_config,
+        spec.checkpoint_path(),
+        paths.model_dir(spec.name) / "history.csv",
+        meta,
+        weights=class_weights(list(train_labels.values())) if train_config.class_weighted_loss else None,
+        report=report,
+    )

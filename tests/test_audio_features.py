@@ -1,0 +1,98 @@
+"""MFCC images from real and generated clips; bad files become rejects, never crashes."""
+
+from functools import partial
+
+import numpy as np
+import pytest
+
+from emotion_models.audio import featurise_audio
+from emotion_models.audio_features import (SilentAudioError, clip_features, feature_key, fix_length, image_shape,
+                                           mfcc_image)
+from emotion_models.media import MediaError
+from emotion_models.params import AudioFeatureConfig
+from emotion_models.shards import FeatureStore, extract
+from tests.conftest import RAVDESS, require_shared
+from tests.media_factory import tone, write_audio
+
+CONFIG = AudioFeatureConfig()
+
+
+def test_image_is_three_channels_of_126_frames_by_13_coefficients():
+    assert image_shape(CONFIG) == (3, 126, 13)
+    image = mfcc_image(tone(4.0, 16000), CONFIG)
+    assert image.shape == (3, 126, 13) and image.dtype == np.float32
+    # channel 1 is the delta of channel 0: a steady tone has near-zero deltas in the middle
+    assert np.abs(image[1, 20:100]).mean() < np.abs(image[0, 20:100]).mean() / 10
+
+
+def test_fix_length_centre_crops_and_centre_pads():
+    signal = np.arange(10, dtype=np.float32)
+    assert fix_length(signal, 4).tolist() == [3, 4, 5, 6]
+    padded = fix_length(signal, 14)
+    assert padded.tolist() == [0, 0] + list(range(10)) + [0, 0]
+
+
+def test_real_ravdess_clip():
+    require_shared()
+    image = clip_features(str(RAVDESS / "Actor_05" / "03-01-05-02-01-01-05.wav"), CONFIG)
+    assert image.shape == (3, 126, 13) and np.isfinite(image).all()
+
+
+@pytest.mark.parametrize("codec, suffix, rate", [("flac", "flac", 48000), ("mp3", "mp3", 44100),
+                                                 ("pcm_s16le", "wav", 8000)])
+def test_other_containers_and_sample_rates(tmp_path, codec, suffix, rate):
+    path = write_audio(tmp_path / f"clip.{suffix}", tone(3.0, rate), rate, codec)
+    assert clip_features(str(path), CONFIG).shape == (3, 126, 13)
+
+
+def test_silent_short_and_unreadable_files_are_explained(tmp_path):
+    silent = write_audio(tmp_path / "silent.wav", np.zeros(32000, np.float32), 16000, "pcm_s16le")
+    short = write_audio(tmp_path / "short.wav", tone(0.1, 16000), 16000, "pcm_s16le")
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(SilentAudioError, match="silent.wav: silent"):
+        clip_features(str(silent), CONFIG)
+    with pytest.raises(SilentAudioError, match=r"short.wav: too short \(0\.1\d s < 0.3 s\)"):
+        clip_features(str(short), CONFIG)
+    with pytest.raises(MediaError, match="notes.wav: not a readable media file"):
+        clip_features(str(text), CONFIG)
+    with pytest.raises(MediaError, match=r"empty.wav: empty file \(0 bytes\)"):
+        clip_features(str(empty), CONFIG)
+
+
+def test_extraction_rejects_bad_files_and_skips_done_work(tmp_path):
+    good = write_audio(tmp_path / "good.wav", tone(2.0, 16000), 16000, "pcm_s16le")
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00")
+    rows = [{"clip_id": "x:good", "path": str(good), "label": 1}, {"clip_id": "x:bad", "path": str(bad), "label": 2}]
+    store = FeatureStore(tmp_path / "store", feature_key(CONFIG), "parquet")
+
+
+    featurise = partial(featurise_audio, config=CONFIG)
+    assert extract(rows, featurise, store, workers=1, shard_rows=8) == (1, 1)
+    assert store.rejects()["path"].to_list() == [str(bad)]
+    assert "bad.wav" in store.rejects()["reason"][0]
+    assert extract(rows, featurise, store, workers=1, shard_rows=8) == (0, 0)  # nothing left to do
+    (table, arrays), = list(store.iter_shards(["mfcc"], {"mfcc": (3, 126, 13)}))
+    assert table["clip_id"].to_list() == ["x:good"] and arrays["mfcc"].shape == (1, 3, 126, 13)
+    other = AudioFeatureConfig(n_mfcc=20)
+    assert FeatureStore(tmp_path / "store", feature_key(other), "parquet").completed() == set()
+
+
+def test_parallel_extraction_matches_serial(tmp_path):
+    require_shared()
+    clips = sorted((RAVDESS / "Actor_02").glob("*.wav"))[:6]
+    rows = [{"clip_id": p.name, "path": str(p), "label": 0} for p in clips]
+
+
+    featurise = partial(featurise_audio, config=CONFIG)
+    serial = FeatureStore(tmp_path / "serial", "k", "parquet")
+    parallel = FeatureStore(tmp_path / "parallel", "k", "parquet")
+    extract(rows, featurise, serial, workers=1, shard_rows=4)
+    extract(rows, featurise, parallel, workers=2, shard_rows=4)
+    def load(store):
+        return {cid: a for t, arr in store.iter_shards(["mfcc"]) for cid, a in zip(t["clip_id"], arr["mfcc"])}
+    a, b = load(serial), load(parallel)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
