@@ -65,6 +65,30 @@ def evaluate(
     console.print(f"metrics written to {out}")
 
 
+@app.command()
+def explain(
+    image: Annotated[Path, typer.Argument(help="an image with a face")],
+    out: Annotated[Path | None, typer.Option(help="PNG to write (default: IMAGE_gradcam.png beside it)")] = None,
+    model: Annotated[Path, typer.Option(help="face model checkpoint")] = Path("models/face/model.pt"),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Grad-CAM of the face model: a PNG with the heat map over the face and the class probabilities."""
+    from emotion_models import atomic
+    from emotion_models.face import FaceSpec
+    from emotion_models.gradcam import explain_image
+    from emotion_models.labels import CLASS_NAMES
+    from emotion_models.params import FaceFeatureConfig
+
+    face_model, meta = FaceSpec().load(model)
+    png, probabilities, _ = explain_image(face_model, FaceFeatureConfig(**meta["config"]["features"]), str(image))
+    target = out or image.with_name(f"{image.stem}_gradcam.png")
+    with atomic.atomic_path(target) as tmp:
+        tmp.write_bytes(png)
+    for name, probability in sorted(zip(CLASS_NAMES, probabilities), key=lambda item: -item[1]):
+        console.print(f"{name:18s} {probability:.3f}")
+    console.print(f"Grad-CAM written to {target}")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

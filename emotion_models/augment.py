@@ -1,0 +1,44 @@
+"""Albumentations augmentation of face crops (training split only), configured in params.yaml.
+
+Landmarks move with the image: their x, y (relative to the crop) are transformed as keypoints,
+so a flipped or rotated face keeps a matching mesh; z is left as it is.
+"""
+
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import numpy as np
+
+from emotion_models.params import FaceAugmentConfig
+
+
+def face_augmentation(config: FaceAugmentConfig) -> A.Compose:
+    """Flip, rotation, noise, one of CLAHE/brightness-contrast/gamma, one of sharpen/blur/motion blur, hue-saturation."""
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=config.hflip_p),
+            A.Rotate(limit=config.rotate_limit, border_mode=cv2.BORDER_REPLICATE, p=config.rotate_p),
+            A.GaussNoise(std_range=(0.02, 0.08), p=config.noise_p),
+            A.OneOf([A.CLAHE(p=1.0), A.RandomBrightnessContrast(p=1.0), A.RandomGamma(p=1.0)], p=config.contrast_p),
+            A.OneOf([A.Sharpen(p=1.0), A.Blur(blur_limit=3, p=1.0), A.MotionBlur(blur_limit=3, p=1.0)],
+                    p=config.sharpen_blur_p),
+            A.HueSaturationValue(p=config.hue_saturation_p),
+        ],
+        keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
+        seed=None,
+    )
+
+
+def augment_face(pipeline: A.Compose, crop: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Augment one uint8 crop and its (1404,) landmarks; returns arrays of the same shape and dtype."""
+    size = crop.shape[0]
+    points = landmarks.reshape(-1, 3)
+    pipeline.set_random_seed(int(rng.integers(0, 2**31 - 1)))
+    result = pipeline(image=crop, keypoints=points[:, :2] * size)
+    moved = np.asarray(result["keypoints"], dtype=np.float32).reshape(-1, 2) / size
+    out = points.copy()
+    if np.any(points):  # all-zero landmarks mean "no mesh": keep them zero
+        out[:, :2] = moved
+    return result["image"].astype(np.uint8), out.reshape(-1).astype(np.float32)
