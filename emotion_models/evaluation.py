@@ -42,21 +42,25 @@ def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device) ->
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict:
     """accuracy, macro_f1, n, per-class precision/recall/F1/support and the confusion matrix."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     n = int(y_true.shape[0])
+    if n == 0:
+        empty = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+        return {"n": 0, "accuracy": 0.0, "macro_f1": 0.0, "per_class": {c: dict(empty) for c in CLASS_NAMES},
+                "confusion": [[0] * NUM_CLASSES for _ in CLASSES], "class_names": list(CLASS_NAMES)}
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=CLASSES, zero_division=0)
     present = [c for c in CLASSES if c in set(y_true.tolist())]
     return {
         "n": n,
-        "accuracy": float((y_true == y_pred).mean()) if n else 0.0,
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)) if n else 0.0,
+        "accuracy": float((y_true == y_pred).mean()),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         "per_class": {
             CLASS_NAMES[c]: {"precision": float(precision[c]), "recall": float(recall[c]),
                              "f1": float(f1[c]), "support": int(support[c])}
             for c in CLASSES
         },
-        "confusion": confusion_matrix(y_true, y_pred, labels=CLASSES).tolist() if n else [[0] * NUM_CLASSES] * NUM_CLASSES,
+        "confusion": confusion_matrix(y_true, y_pred, labels=CLASSES).tolist(),
         "class_names": list(CLASS_NAMES),
     }
 

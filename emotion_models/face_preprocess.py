@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,7 +160,13 @@ class FacePreprocessor:
         self._detector = self._mesh = None
 
 
-@functools.lru_cache(maxsize=4)
+_local = threading.local()
+
+
 def preprocessor_for(config: FaceFeatureConfig) -> FacePreprocessor:
-    """One preprocessor per process and configuration (MediaPipe graphs are costly to build)."""
-    return FacePreprocessor(config)
+    """One preprocessor per thread and configuration (MediaPipe graphs are costly to build and
+    not safe to share between threads)."""
+    cache = _local.__dict__.setdefault("preprocessors", {})
+    if config not in cache:
+        cache[config] = FacePreprocessor(config)
+    return cache[config]

@@ -81,6 +81,8 @@ class TrainConfig(Strict):
     early_stopping_patience: int = Field(10, ge=1)
     num_workers: int = Field(0, ge=0)
     class_weighted_loss: bool = True
+    # The validation metric that picks the best checkpoint, drives the LR schedule and early stopping.
+    monitor: Literal["val_accuracy", "val_macro_f1"] = "val_accuracy"
 
 
 class AudioFeatureConfig(Strict):
@@ -159,7 +161,8 @@ class VideoFeatureConfig(Strict):
     window_seconds: float = 4.0
     fps: float = 4.0
     min_seconds: float = 1.5
-    shard_rows: int = 256
+    shard_rows: int = 16
+    workers: int = 0
     compose_clips: int = 0  # CI only: clips composed from a CK+ face + RAVDESS audio
 
 

@@ -6,6 +6,7 @@ DATA = Path("data")
 SOURCES = DATA / "raw" / "sources.json"
 MANIFEST = DATA / "manifest.parquet"
 REJECTS = DATA / "rejects.parquet"
+COMPOSED = DATA / "composed"
 FEATURES = DATA / "features"
 MODELS = Path("models")
 REPORTS = Path("reports")

@@ -29,11 +29,16 @@ REJECT_COLUMNS = {"clip_id": pl.Utf8, "path": pl.Utf8, "reason": pl.Utf8}
 
 @dataclass
 class Extracted:
-    """One worker result: the keys row, and either arrays or a reject reason."""
+    """One worker result: the keys row, and either arrays or a reject reason.
+
+    A clip that yields several samples (video windows) sets ``rows``, one per sample, and its
+    arrays then carry a leading sample axis.
+    """
 
     row: dict
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     reason: str | None = None
+    rows: list[dict] | None = None
 
 
 def worker_count(requested: int) -> int:
@@ -157,9 +162,10 @@ def extract(
                 rejects.append({"clip_id": result.row["clip_id"], "path": result.row.get("path"), "reason": result.reason})
             else:
                 n_ok += 1
-                rows.append(result.row)
+                rows.extend(result.rows if result.rows is not None else [result.row])
                 for name, value in result.arrays.items():
-                    arrays.setdefault(name, []).append(value)
+                    target = arrays.setdefault(name, [])
+                    target.extend(value) if result.rows is not None else target.append(value)
             if len(rows) >= shard_rows:
                 flush()
             if progress:

@@ -156,7 +156,9 @@ def fit(
                 loader.dataset.set_epoch(epoch)
         train_loss, train_acc, _ = run_epoch(model, train_loader, device, loss_fn, optimizer, scaler, config.l1)
         val_loss, val_acc, val_f1 = run_epoch(model, val_loader, device, loss_fn)
-        score = val_acc if not math.isnan(val_acc) else train_acc
+        score = val_f1 if config.monitor == "val_macro_f1" else val_acc
+        if math.isnan(score):  # no validation clips: fall back to training accuracy
+            score = train_acc
         scheduler.step(score)
         metrics = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, val_f1,
                                optimizer.param_groups[0]["lr"], time.perf_counter() - start)
@@ -171,7 +173,7 @@ def fit(
         else:
             since_best += 1
             if since_best >= config.early_stopping_patience:
-                report(f"early stopping: no validation gain for {since_best} epochs (best {best:.3f})")
+                report(f"early stopping: no {config.monitor} gain for {since_best} epochs (best {best:.3f})")
                 break
     return history
 

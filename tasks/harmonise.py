@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from emotion_models import atomic, paths
+from emotion_models.compose import compose_clips
 from emotion_models.manifest import build_manifest, summary_markdown
 from emotion_models.params import Params
 from emotion_models.sources import DatasetSource
@@ -24,6 +25,9 @@ def read_sources(path: Path = paths.SOURCES) -> list[DatasetSource]:
 def harmonise(params: Params, sources: list[DatasetSource] | None = None) -> tuple[pl.DataFrame, pl.DataFrame, str]:
     """Write the manifest, its rejects and the Markdown summary; return all three."""
     manifest, rejects = build_manifest(sources if sources is not None else read_sources(), params.data, params.seed)
+    composed = compose_clips(manifest, params.video.features.compose_clips, paths.COMPOSED, params.seed)
+    atomic.write_parquet(paths.COMPOSED / "index.parquet", composed)
+    manifest = pl.concat([manifest, composed]).sort("clip_id")
     atomic.write_parquet(paths.MANIFEST, manifest)
     atomic.write_parquet(paths.REJECTS, rejects)
     summary = summary_markdown(manifest, rejects)

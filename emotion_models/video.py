@@ -1,0 +1,112 @@
+"""The combined video model: audio embedding + LSTM over per-frame face embeddings + text features.
+
+The trained audio and face models, without their output layer, are the encoders (trainable
+unless ``train_encoders`` is off). Masked frames (no face) enter the LSTM as zeros with a mask
+flag beside them; a missing audio track zeroes the audio embedding. The fused vector
+[audio | LSTM | 9 text features] goes through the dense head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from emotion_models import paths
+from emotion_models.audio import AudioEmotionNet, AudioSpec
+from emotion_models.backbones import dense_head
+from emotion_models.face import FaceEmotionNet, FaceSpec
+from emotion_models.labels import NUM_CLASSES
+from emotion_models.media import MediaError
+from emotion_models.model_spec import ModelSpec
+from emotion_models.params import DenseHead, Params
+from emotion_models.shards import Extracted, FeatureStore
+from emotion_models.text_features import N_TEXT_FEATURES
+from emotion_models.video_features import extract_windows, video_array_shapes
+
+MODALITIES = ("audio", "face", "text")
+
+
+class VideoEmotionNet(nn.Module):
+    def __init__(self, audio: AudioEmotionNet, face: FaceEmotionNet, head: DenseHead, sequence_units: int,
+                 sequence_layers: int, train_encoders: bool) -> None:
+        super().__init__()
+        self.audio, self.face = audio, face
+        for encoder in (audio, face):
+            encoder.requires_grad_(train_encoders)
+        self.sequence = nn.LSTM(face.embedding_size + 1, sequence_units, sequence_layers, batch_first=True)
+        fused = audio.embedding_size + sequence_units + N_TEXT_FEATURES
+        self.head = dense_head(fused, head, NUM_CLASSES)
+        self.use = dict.fromkeys(MODALITIES, True)  # ablations switch streams off at evaluation
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        frames, mask = batch["frames"], batch["frame_mask"].float()
+        n, steps = frames.shape[:2]
+        if not self.use["face"]:
+            mask = torch.zeros_like(mask)
+        faces = self.face.embed(frames.flatten(0, 1), batch["landmarks"].flatten(0, 1)).view(n, steps, -1)
+        sequence_input = torch.cat([faces * mask.unsqueeze(-1), mask.unsqueeze(-1)], dim=-1)
+        _, (hidden, _) = self.sequence(sequence_input)
+        audio_mask = batch["audio_mask"].float().view(n, 1) * float(self.use["audio"])
+        audio = self.audio.embed(batch["mfcc"]) * audio_mask
+        text = batch["text"] if self.use["text"] else torch.zeros_like(batch["text"])
+        return self.head(torch.cat([audio, hidden[-1], text], dim=1))
+
+
+def video_feature_key(params: Params) -> str:
+    relevant = {"video": params.video.features.model_dump(exclude={"shard_rows", "compose_clips"}),
+                "audio": params.audio.features.model_dump(exclude={"workers", "shard_rows"}),
+                "face": params.face.features.model_dump(exclude={"workers", "shard_rows"}),
+                "transcription": params.video.transcription.model_dump(), "text": params.video.text.model_dump()}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def featurise_video(row: dict, params: Params, cpu_threads: int = 1) -> Extracted:
+    """All windows of one video, or the reason it was rejected (never raises)."""
+    try:
+        video = extract_windows(row["path"], params, cpu_threads)
+    except MediaError as exc:
+        return Extracted(row, reason=str(exc))
+    except Exception as exc:  # a worker must report, not crash the batch
+        return Extracted(row, reason=f"{row['path']}: {type(exc).__name__}: {exc}")
+    return Extracted(row, video.arrays, rows=[{**row, **window} for window in video.rows])
+
+
+class VideoSpec(ModelSpec):
+    name = "video"
+    modality = "video"
+
+    def store(self, params: Params, root: Path | None = None) -> FeatureStore:
+        return FeatureStore(root or paths.features_dir("video"), video_feature_key(params), "npy")
+
+    def arrays(self, params: Params) -> dict[str, tuple[int, ...]]:
+        return video_array_shapes(params)
+
+    def model_config(self, params: Params) -> dict:
+        _, audio_meta = AudioSpec().load()
+        _, face_meta = FaceSpec().load()
+        return {"audio": audio_meta["config"], "face": face_meta["config"],
+                "head": params.video.model.head.model_dump(), "sequence_units": params.video.model.sequence_units,
+                "sequence_layers": params.video.model.sequence_layers,
+                "train_encoders": params.video.model.train_encoders}
+
+    def build(self, config: dict, pretrained: bool = True) -> VideoEmotionNet:
+        audio = AudioSpec().build(config["audio"], pretrained=False)
+        face = FaceSpec().build(config["face"], pretrained=False)
+        if pretrained:  # start from the trained single-modality models
+            audio.load_state_dict(AudioSpec().load()[0].state_dict())
+            face.load_state_dict(FaceSpec().load()[0].state_dict())
+        return VideoEmotionNet(audio, face, DenseHead(**config["head"]), config["sequence_units"],
+                               config["sequence_layers"], config["train_encoders"])
+
+    def featuriser(self, params: Params):
+        return partial(featurise_video, params=params)
+
+    def report_extras(self, params: Params) -> dict:
+        from tasks.evaluate import ablation_sections
+
+        return {"sections": ablation_sections(self, params)}

@@ -1,0 +1,134 @@
+"""Per-window inputs of the combined video model, from any common container.
+
+A video is split into windows of ``window_seconds`` (4 s); a trailing piece shorter than
+``min_seconds`` (1.5 s) is dropped, a longer one is kept and padded; a video shorter than
+``min_seconds`` is rejected. Each window gets:
+- ``frames`` (16, 64, 64, 3) uint8 and ``landmarks`` (16, 1404): faces of frames sampled at
+  4 FPS by the face model's preprocessing; ``frame_mask`` marks frames where a face was found
+  (a frame without a face is masked, never invented);
+- ``mfcc`` (3, 126, 13): the audio model's MFCC image of the window; ``audio_mask`` is False
+  when the file has no (decodable) audio track;
+- ``text`` (9,): emotion and sentiment features of the words Whisper heard in the window.
+Frames are decoded as a stream; only the 16 crops of each window are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from emotion_models.audio_features import image_shape, mfcc_image
+from emotion_models.face_preprocess import LANDMARK_VALUES, NoFaceError, preprocessor_for
+from emotion_models.media import MediaError, MediaInfo, decode_audio, iter_frames, probe
+from emotion_models.params import Params, VideoFeatureConfig
+from emotion_models.text_features import N_TEXT_FEATURES, text_featuriser
+from emotion_models.transcription import Word, transcriber_for, words_in
+
+AUDIO_RATE = 16000
+
+
+class TooShortError(MediaError):
+    """The video is shorter than the shortest window worth scoring."""
+
+
+def frames_per_window(config: VideoFeatureConfig) -> int:
+    return int(round(config.window_seconds * config.fps))
+
+
+def plan_windows(duration: float, config: VideoFeatureConfig, source: str = "video") -> list[tuple[float, float]]:
+    """(start, end) seconds of each window of a video of ``duration`` seconds."""
+    if duration < config.min_seconds:
+        raise TooShortError(f"{source}: {duration:.2f} s is shorter than {config.min_seconds} s")
+    windows = []
+    for index in range(math.ceil(duration / config.window_seconds - 1e-9)):
+        start = index * config.window_seconds
+        end = min(duration, start + config.window_seconds)
+        if end - start >= config.min_seconds or not windows:
+            windows.append((round(start, 3), round(end, 3)))
+    return windows
+
+
+@dataclass
+class VideoWindows:
+    """Window rows (keys, times, transcript, what was missing) and their stacked arrays."""
+
+    info: MediaInfo
+    rows: list[dict]
+    arrays: dict[str, np.ndarray]
+
+
+def video_array_shapes(params: Params) -> dict[str, tuple[int, ...]]:
+    n, size = frames_per_window(params.video.features), params.face.features.size
+    return {"frames": (n, size, size, 3), "frame_mask": (n,), "landmarks": (n, LANDMARK_VALUES),
+            "mfcc": image_shape(params.audio.features), "audio_mask": (), "text": (N_TEXT_FEATURES,)}
+
+
+def extract_windows(path: str, params: Params, cpu_threads: int = 0) -> VideoWindows:
+    """Probe, window and featurise one video; raises MediaError (or TooShortError) with the reason."""
+    info = probe(path)
+    if not info.has_audio and not info.has_video:
+        raise MediaError(f"{path}: no audio or video stream")
+    config = params.video.features
+    windows = plan_windows(info.duration, config, path)
+    shapes = video_array_shapes(params)
+    arrays = {name: np.zeros((len(windows), *shape), np.uint8 if name == "frames" else np.float32)
+              for name, shape in shapes.items()}
+    arrays["frame_mask"] = arrays["frame_mask"].astype(bool)
+    arrays["audio_mask"] = arrays["audio_mask"].astype(bool)
+
+    signal, words = _audio_and_words(path, info, params, cpu_threads)
+    featurise_text = text_featuriser(params.video.text)
+    rows = []
+    for index, (start, end) in enumerate(windows):
+        text = " ".join(w.text for w in words_in(words, start, end))
+        arrays["text"][index] = featurise_text(text)
+        if signal is not None:
+            arrays["mfcc"][index] = mfcc_image(signal[int(start * AUDIO_RATE):int(end * AUDIO_RATE)], params.audio.features)
+            arrays["audio_mask"][index] = True
+        rows.append({"window": index, "start": start, "end": end, "transcript": text,
+                     "has_audio": signal is not None, "has_video": info.has_video})
+    if info.has_video:
+        _fill_faces(path, params, windows, arrays)
+    for index, row in enumerate(rows):
+        row["faces"] = int(arrays["frame_mask"][index].sum())
+    return VideoWindows(info, rows, arrays)
+
+
+def _audio_and_words(path: str, info: MediaInfo, params: Params, cpu_threads: int
+                     ) -> tuple[np.ndarray | None, list[Word]]:
+    if not info.has_audio:
+        return None, []
+    try:
+        signal = decode_audio(path, AUDIO_RATE)
+    except MediaError:
+        return None, []
+    words = []
+    if params.video.transcription.enabled:
+        words = transcriber_for(params.video.transcription, cpu_threads).transcribe(signal)
+    return signal, words
+
+
+def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], arrays: dict) -> None:
+    config = params.video.features
+    per_window = frames_per_window(config)
+    preprocessor = preprocessor_for(params.face.features)
+    try:
+        for time, image in iter_frames(path, config.fps, params.scoring.max_pixels):
+            index = int(time // config.window_seconds)
+            if index >= len(windows):
+                break
+            slot = int(round((time - windows[index][0]) * config.fps))
+            if slot >= per_window or time >= windows[index][1]:
+                continue
+            try:
+                face = preprocessor.process(image, path)
+            except NoFaceError:
+                continue
+            arrays["frames"][index, slot] = face.crop
+            arrays["landmarks"][index, slot] = face.landmarks
+            arrays["frame_mask"][index, slot] = True
+    except MediaError:
+        if not arrays["audio_mask"].any():
+            raise

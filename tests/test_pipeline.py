@@ -1,0 +1,78 @@
+"""`dvc repro` of the whole pipeline on ../shared/datasets with CI-sized parameters.
+
+Audio on the RAVDESS actors, face on the CK+ subjects, video on the six real CREMA-D clips
+plus composed clips (CK+ face + RAVDESS voice) that are never part of reported accuracy.
+"""
+
+import json
+
+import polars as pl
+import pytest
+import torch
+
+from tests.conftest import require_shared
+from tests.pipeline_project import dvc, make_project
+
+
+@pytest.fixture(scope="session")
+def pipeline_project(tmp_path_factory, prefect_api):
+    require_shared()
+    project = make_project(tmp_path_factory.mktemp("pipeline-project"))
+    dvc(project, "repro")
+    return project
+
+
+def test_manifest_from_dvc_repro(pipeline_project):
+    manifest = pl.read_parquet(pipeline_project / "data" / "manifest.parquet").filter(~pl.col("composed"))
+    assert dict(manifest.group_by("dataset").len().iter_rows()) == {
+        "ravdess_audio": 720, "ck_plus": 594, "crema_d_video": 6}
+    assert "ravdess_audio" in (pipeline_project / "reports" / "data" / "summary.md").read_text()
+
+
+def test_audio_outputs_are_well_formed(pipeline_project):
+    metrics = json.loads((pipeline_project / "reports" / "audio" / "metrics.json").read_text())
+    assert metrics["n"] == 120  # the two test actors' clips
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["macro_f1"] <= 1.0
+    assert len(metrics["confusion"]) == 5 and sum(map(sum, metrics["confusion"])) == 120
+    assert set(metrics["per_class"]) == {"Sad/Fear", "Neutral", "Happy", "Angry", "Surprise/Disgust"}
+    assert metrics["per_dataset"]["ravdess_audio"]["n"] == 120
+    history = (pipeline_project / "models" / "audio" / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,train_loss") and len(history) == 3
+    confusion = (pipeline_project / "reports" / "audio" / "confusion.csv").read_text().splitlines()
+    assert confusion[0] == "actual,predicted" and len(confusion) == 121
+    html = (pipeline_project / "reports" / "audio" / "report.html").read_text()
+    assert "speaker-independent" in html and "data:image/png;base64" in html
+    payload = torch.load(pipeline_project / "models" / "audio" / "model.pt", weights_only=True)
+    assert json.loads(payload["meta"])["class_names"][4] == "Surprise/Disgust"
+
+
+def test_face_outputs_are_well_formed(pipeline_project):
+    manifest = pl.read_parquet(pipeline_project / "data" / "manifest.parquet")
+    test_faces = manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "test"))
+    metrics = json.loads((pipeline_project / "reports" / "face" / "metrics.json").read_text())
+    assert metrics["n"] == test_faces.height and sum(map(sum, metrics["confusion"])) == metrics["n"]
+    html = (pipeline_project / "reports" / "face" / "report.html").read_text()
+    assert html.count("<figure>") == 8 and "WRONG" in html or "OK" in html  # Grad-CAM gallery
+    train_subjects = set(manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "train"))["speaker_id"])
+    assert not train_subjects & set(test_faces["speaker_id"])
+
+
+def test_video_branch_runs_on_real_and_composed_clips(pipeline_project):
+    manifest = pl.read_parquet(pipeline_project / "data" / "manifest.parquet")
+    composed = manifest.filter(pl.col("composed"))
+    assert composed.height == 24 and set(composed["dataset"]) == {"composed"}
+    shards = pl.concat([pl.read_parquet(p) for p in (pipeline_project / "data" / "features" / "video").glob("shard-*.parquet")])
+    real = shards.filter(pl.col("dataset") == "crema_d_video")
+    assert real["clip_id"].n_unique() == 6 and real["faces"].min() > 0
+    assert real["transcript"].str.contains("(?i)forget").all()  # Whisper heard the real actor
+    metrics = json.loads((pipeline_project / "reports" / "video" / "metrics.json").read_text())
+    assert metrics["n"] == 0  # the one CREMA-D actor trains; composed clips are never reported accuracy
+    html = (pipeline_project / "reports" / "video" / "report.html").read_text()
+    for variant in ("fused (audio + face + text)", "audio only", "face only", "text only"):
+        assert variant in html
+
+
+def test_second_repro_does_nothing(pipeline_project):
+    result = dvc(pipeline_project, "repro")
+    assert "Running stage" not in result.stdout
+    assert "up to date" in dvc(pipeline_project, "status").stdout
