@@ -89,6 +89,112 @@ def explain(
     console.print(f"Grad-CAM written to {target}")
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac"}
+
+
+def predict_file(path: Path, params_path: Path, model_dir: Path) -> dict:
+    """Probabilities for one image (face model), audio file (audio model) or video (all three views)."""
+    import torch
+
+    from emotion_models.labels import CLASS_NAMES
+
+    params = load_params(params_path)
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES or suffix in AUDIO_SUFFIXES:
+        from emotion_models.audio import AudioSpec
+        from emotion_models.audio_features import clip_features
+        from emotion_models.face import FaceSpec
+        from emotion_models.face_preprocess import load_image, preprocessor_for
+
+        if suffix in IMAGE_SUFFIXES:
+            model, meta = FaceSpec().load(model_dir / "face" / "model.pt")
+            face = preprocessor_for(params.face.features).process(load_image(str(path)), str(path))
+            batch = {"crop": torch.from_numpy(face.crop)[None], "landmarks": torch.from_numpy(face.landmarks)[None]}
+            kind = "face"
+        else:
+            model, meta = AudioSpec().load(model_dir / "audio" / "model.pt")
+            batch = {"mfcc": torch.from_numpy(clip_features(str(path), params.audio.features))[None]}
+            kind = "audio"
+        with torch.no_grad():
+            probabilities = torch.softmax(model(batch), 1)[0].tolist()
+        return {"path": str(path), "model": kind, "prediction": CLASS_NAMES[max(range(5), key=probabilities.__getitem__)],
+                "probabilities": dict(zip(CLASS_NAMES, probabilities))}
+    from emotion_models.scoring import content_hash, load_models, score_video
+
+    windows, summary = score_video(path, params, load_models(model_dir), content_hash(path))
+    return {"path": str(path), "model": "video", "prediction": summary["dominant_emotion"], "summary": summary,
+            "windows": windows.to_dicts()}
+
+
+@app.command()
+def predict(
+    file: Annotated[Path, typer.Argument(help="an image, audio file or video")],
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
+    model_dir: Annotated[Path, typer.Option(help="folder with audio/, face/, video/ checkpoints")] = Path("models"),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Score one image, audio file or video and print the class probabilities."""
+    from emotion_models.face_preprocess import ImageReadError, NoFaceError
+    from emotion_models.media import MediaError
+
+    try:
+        result = predict_file(file, params, model_dir)
+    except (MediaError, NoFaceError, ImageReadError, FileNotFoundError) as exc:
+        console.print(f"[red]cannot score[/red] {exc}")
+        raise typer.Exit(1) from None
+    if json_output:
+        print(json.dumps(result, default=str))
+        return
+    console.print(f"{file}: [bold]{result['prediction']}[/bold] ({result['model']} model)")
+    if "probabilities" in result:
+        for name, value in result["probabilities"].items():
+            console.print(f"  {name:18s} {value:.3f}")
+    else:
+        for window in result["windows"]:
+            probabilities = {k.removeprefix("video_"): v for k, v in window.items() if k.startswith("video_")}
+            best = max(probabilities, key=probabilities.get)
+            console.print(f"  {window['start']:6.1f}-{window['end']:6.1f} s  {best:18s} {probabilities[best]:.3f}  "
+                          f"\"{window['transcript']}\"")
+
+
+@app.command()
+def score(
+    folders: Annotated[list[Path], typer.Argument(help="folders of videos (searched recursively)")],
+    out: Annotated[Path, typer.Option(help="output folder: windows/, videos/, rejects/, report.html")],
+    model_dir: Annotated[Path, typer.Option(help="folder with audio/, face/, video/ checkpoints")] = Path("models"),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Run the score flow once: every new or changed video, exactly once per model version."""
+    from flows.scoring import run_scoring
+
+    counts = run_scoring([str(f) for f in folders], str(out), str(params), str(model_dir), show_progress=True)
+    console.print(f"scored {counts['scored']}, skipped {counts['skipped']}, rejected {counts['rejected']}; "
+                  f"report: {out / 'report.html'}")
+
+
+@app.command()
+def serve(
+    folders: Annotated[list[Path] | None, typer.Argument(help="folders to score (default: scoring.folders)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: scoring.out)")] = None,
+    cron: Annotated[str | None, typer.Option(help="cron schedule (default: scoring.schedule_cron)")] = None,
+    interval_minutes: Annotated[float | None, typer.Option(help="interval (default: scoring.schedule_interval_minutes)")] = None,
+    model_dir: Annotated[Path, typer.Option(help="folder with audio/, face/, video/ checkpoints")] = Path("models"),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Serve the scheduled `score-folders` deployment; watch its runs in the Prefect UI."""
+    from flows.scoring import serve_scoring
+
+    config = load_params(params).scoring
+    chosen = [str(f) for f in folders] if folders else config.folders
+    if not chosen:
+        console.print("[red]no folders to score[/red]: pass them or set scoring.folders in params.yaml")
+        raise typer.Exit(2)
+    if not cron and interval_minutes is None:
+        cron, interval_minutes = config.schedule_cron, config.schedule_interval_minutes
+    serve_scoring(chosen, str(out or config.out), str(params), str(model_dir), cron, interval_minutes)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

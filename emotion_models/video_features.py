@@ -27,6 +27,7 @@ from emotion_models.text_features import N_TEXT_FEATURES, text_featuriser
 from emotion_models.transcription import Word, transcriber_for, words_in
 
 AUDIO_RATE = 16000
+TRUNCATED_SHARE = 0.8  # a file that decodes to less than this share of its declared duration is rejected
 
 
 class TooShortError(MediaError):
@@ -89,8 +90,12 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0) -> VideoWin
             arrays["audio_mask"][index] = True
         rows.append({"window": index, "start": start, "end": end, "transcript": text,
                      "has_audio": signal is not None, "has_video": info.has_video})
-    if info.has_video:
-        _fill_faces(path, params, windows, arrays)
+    last_frame = _fill_faces(path, params, windows, arrays) if info.has_video else 0.0
+    decoded, covered = max(0.0 if signal is None else signal.size / AUDIO_RATE, last_frame), windows[-1][1]
+    if decoded < TRUNCATED_SHARE * covered and covered - decoded > 0.5:
+        raise MediaError(f"{path}: truncated or corrupt: only {decoded:.2f} s of {info.duration:.2f} s decode")
+    if not arrays["audio_mask"].any() and not arrays["frame_mask"].any():
+        raise MediaError(f"{path}: nothing to score: no audio track and no face in any frame")
     for index, row in enumerate(rows):
         row["faces"] = int(arrays["frame_mask"][index].sum())
     return VideoWindows(info, rows, arrays)
@@ -110,12 +115,15 @@ def _audio_and_words(path: str, info: MediaInfo, params: Params, cpu_threads: in
     return signal, words
 
 
-def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], arrays: dict) -> None:
+def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], arrays: dict) -> float:
+    """Put the face of every sampled frame into its window slot; returns the end of the last frame read."""
     config = params.video.features
+    last = 0.0
     per_window = frames_per_window(config)
     preprocessor = preprocessor_for(params.face.features)
     try:
         for time, image in iter_frames(path, config.fps, params.scoring.max_pixels):
+            last = time + 1.0 / config.fps
             index = int(time // config.window_seconds)
             if index >= len(windows):
                 break
@@ -132,3 +140,4 @@ def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], a
     except MediaError:
         if not arrays["audio_mask"].any():
             raise
+    return last

@@ -47,3 +47,14 @@ def prefect_api():
                 os.environ.pop("PREFECT_API_URL", None)
             else:
                 os.environ["PREFECT_API_URL"] = previous
+
+
+@pytest.fixture(scope="session")
+def pipeline_project(tmp_path_factory, prefect_api) -> Path:
+    """A copy of the project after a CI-sized `dvc repro` on ../shared/datasets (trained models inside)."""
+    from tests.pipeline_project import dvc, make_project
+
+    require_shared()
+    project = make_project(tmp_path_factory.mktemp("pipeline-project"))
+    dvc(project, "repro")
+    return project

@@ -7,19 +7,9 @@ plus composed clips (CK+ face + RAVDESS voice) that are never part of reported a
 import json
 
 import polars as pl
-import pytest
 import torch
 
-from tests.conftest import require_shared
-from tests.pipeline_project import dvc, make_project
-
-
-@pytest.fixture(scope="session")
-def pipeline_project(tmp_path_factory, prefect_api):
-    require_shared()
-    project = make_project(tmp_path_factory.mktemp("pipeline-project"))
-    dvc(project, "repro")
-    return project
+from tests.pipeline_project import dvc
 
 
 def test_manifest_from_dvc_repro(pipeline_project):

@@ -1,0 +1,92 @@
+"""Windowing edges, streams that are missing, transcription of the real clips, text features."""
+
+import numpy as np
+import pytest
+
+from emotion_models.media import MediaError, decode_audio
+from emotion_models.params import TextFeatureConfig, TranscriptionConfig, load_params
+from emotion_models.text_features import FEATURE_NAMES, NEUTRAL_VECTOR, text_featuriser
+from emotion_models.transcription import transcriber_for
+from emotion_models.video_features import TooShortError, extract_windows, plan_windows
+from tests.conftest import CREMA_D_VIDEO, REPO, require_shared
+from tests.media_factory import tone, write_video
+from tests.test_scoring import face_frames
+
+PARAMS = load_params(REPO / "params.yaml")
+CONFIG = PARAMS.video.features
+
+
+@pytest.mark.parametrize("duration, expected", [
+    (4.0, [(0.0, 4.0)]),
+    (5.4, [(0.0, 4.0)]),  # the 1.4 s tail is dropped
+    (6.0, [(0.0, 4.0), (4.0, 6.0)]),  # a 2 s tail is kept (and padded)
+    (1.6, [(0.0, 1.6)]),
+])
+def test_window_plans(duration, expected):
+    assert plan_windows(duration, CONFIG) == expected
+
+
+def test_video_under_one_and_a_half_seconds_is_rejected():
+    with pytest.raises(TooShortError, match=r"clip.mp4: 1.40 s is shorter than 1.5 s"):
+        plan_windows(1.4, CONFIG, "clip.mp4")
+
+
+def test_windows_of_a_generated_video(tmp_path):
+    require_shared()
+    path = write_video(tmp_path / "talk.mp4", face_frames(int(5.4 * 25), (640, 480), 200), audio=tone(5.4, 16000))
+    video = extract_windows(str(path), PARAMS)
+    assert [(r["start"], r["end"]) for r in video.rows] == [(0.0, 4.0)]
+    assert video.arrays["frames"].shape == (1, 16, 64, 64, 3) and video.arrays["frame_mask"].all()
+    assert video.arrays["mfcc"].shape == (1, 3, 126, 13) and video.arrays["audio_mask"].all()
+    assert video.arrays["text"].shape == (1, 9)
+
+
+def test_no_audio_stream_masks_audio_and_no_video_stream_masks_frames(tmp_path):
+    require_shared()
+    silent = write_video(tmp_path / "silent.mp4", face_frames(100, (640, 480), 200))
+    video = extract_windows(str(silent), PARAMS)
+    assert not video.arrays["audio_mask"].any() and video.arrays["frame_mask"].all()
+    assert not video.rows[0]["has_audio"] and np.array_equal(video.arrays["text"][0], NEUTRAL_VECTOR)
+    voice = write_video(tmp_path / "voice.mp4", [], audio=decode_audio(sorted(CREMA_D_VIDEO.glob("*.flv"))[0], 16000))
+    video = extract_windows(str(voice), PARAMS)
+    assert video.arrays["audio_mask"].all() and not video.arrays["frame_mask"].any()
+    assert not video.rows[0]["has_video"] and "forget" in video.rows[0]["transcript"].lower()
+
+
+def test_no_face_in_any_frame_is_masked_not_invented(tmp_path):
+    path = write_video(tmp_path / "wall.mp4", [np.full((240, 320, 3), 128, np.uint8)] * 100, audio=tone(4.0, 16000))
+    video = extract_windows(str(path), PARAMS)
+    assert not video.arrays["frame_mask"].any() and video.rows[0]["faces"] == 0
+    assert not video.arrays["frames"].any()
+    nothing = write_video(tmp_path / "nothing.mp4", [np.full((240, 320, 3), 128, np.uint8)] * 100)
+    with pytest.raises(MediaError, match="no audio track and no face"):
+        extract_windows(str(nothing), PARAMS)
+
+
+def test_offline_whisper_hears_the_real_crema_d_actor():
+    require_shared()
+    transcriber = transcriber_for(TranscriptionConfig())
+    texts = [" ".join(w.text for w in transcriber.transcribe(decode_audio(clip, 16000))).lower()
+             for clip in sorted(CREMA_D_VIDEO.glob("*.flv"))]
+    assert all("don't forget" in text for text in texts)  # "Don't forget a jacket"
+    assert sum("jacket" in text for text in texts) >= 2
+
+
+@pytest.mark.parametrize("sentence, emotion", [
+    ("I am furious, this outrageous insult makes me so angry", "anger"),
+    ("What a wonderful happy day, I love celebrating with my friends", "joy"),
+    ("I feel so sad and lonely, grieving and crying all night", "sadness"),
+    ("The murder left everyone terrified, afraid and panicking", "fear"),
+])
+def test_text_features_of_unambiguous_sentences(sentence, emotion):
+    features = text_featuriser(TextFeatureConfig())(sentence)
+    assert features.shape == (9,) and abs(features[:7].sum() - 1) < 1e-5
+    scores = dict(zip(FEATURE_NAMES, features))
+    assert max(("anger", "disgust", "fear", "joy", "sadness", "surprise"), key=scores.get) == emotion
+    positive = scores["positive"] > scores["negative"]
+    assert positive == (emotion == "joy")
+
+
+def test_a_window_without_words_is_neutral():
+    featurise = text_featuriser(TextFeatureConfig())
+    assert np.array_equal(featurise(""), NEUTRAL_VECTOR) and np.array_equal(featurise("   "), NEUTRAL_VECTOR)
