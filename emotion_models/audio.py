@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from emotion_models import paths
 from emotion_models.audio_features import clip_features, feature_key, image_shape
 from emotion_models.backbones import Backbone, dense_head
 from emotion_models.feature_data import Sample
@@ -72,8 +70,10 @@ class AudioSpec(ModelSpec):
     name = "audio"
     modality = "audio"
 
-    def store(self, params: Params, root: Path | None = None) -> FeatureStore:
-        return FeatureStore(root or paths.features_dir("audio"), feature_key(params.audio.features), "parquet")
+    array_format = "parquet"
+
+    def feature_key(self, params: Params) -> str:
+        return feature_key(params.audio.features)
 
     def arrays(self, params: Params) -> dict[str, tuple[int, ...]]:
         return {"mfcc": image_shape(params.audio.features)}

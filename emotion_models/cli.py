@@ -195,6 +195,20 @@ def serve(
     serve_scoring(chosen, str(out or config.out), str(params), str(model_dir), cron, interval_minutes)
 
 
+@app.command()
+def tune(
+    model: Annotated[str, typer.Argument(help="audio, face or video")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Hyperparameter search (tune.* in params.yaml); writes models/MODEL/best_hyperparameters.json."""
+    from flows.tuning import run_tuning
+
+    best = run_tuning(model, str(params))
+    console.print(f"best hyperparameters for {model}: {json.dumps(best)}")
+    console.print(f"trials: models/{model}/tune/trials.parquet, report: reports/{model}/tune.html; "
+                  f"retrain with `dvc repro {model}_train`")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

@@ -6,13 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from emotion_models import paths
 from emotion_models.augment import augment_face, face_augmentation
 from emotion_models.backbones import Backbone, dense_head
 from emotion_models.face_preprocess import LANDMARK_VALUES, ImageReadError, NoFaceError, load_image, preprocessor_for
@@ -89,8 +87,10 @@ class FaceSpec(ModelSpec):
     name = "face"
     modality = "face"
 
-    def store(self, params: Params, root: Path | None = None) -> FeatureStore:
-        return FeatureStore(root or paths.features_dir("face"), face_feature_key(params.face.features), "npy")
+    array_format = "npy"
+
+    def feature_key(self, params: Params) -> str:
+        return face_feature_key(params.face.features)
 
     def arrays(self, params: Params) -> dict[str, tuple[int, ...]]:
         size = params.face.features.size

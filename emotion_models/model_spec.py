@@ -20,9 +20,19 @@ class ModelSpec(ABC):
     name: str
     modality: str  # manifest modality the model trains on
 
+    array_format: str  # "parquet" or "npy"
+
     @abstractmethod
+    def feature_key(self, params: Params) -> str:
+        """Hash of the parameters that change this model's features."""
+
     def store(self, params: Params, root: Path | None = None) -> FeatureStore:
-        """The feature store this model trains from (or a store of the same kind at ``root``)."""
+        """The feature store this model trains from (or a store of the same kind at ``root``).
+
+        Opening a store with another feature key empties it: open the default store only with
+        the parameters it should hold.
+        """
+        return FeatureStore(root or paths.features_dir(self.name), self.feature_key(params), self.array_format)
 
     @abstractmethod
     def arrays(self, params: Params) -> dict[str, tuple[int, ...]]:

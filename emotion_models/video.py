@@ -11,12 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import partial
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from emotion_models import paths
 from emotion_models.audio import AudioEmotionNet, AudioSpec
 from emotion_models.backbones import dense_head
 from emotion_models.face import FaceEmotionNet, FaceSpec
@@ -80,8 +78,10 @@ class VideoSpec(ModelSpec):
     name = "video"
     modality = "video"
 
-    def store(self, params: Params, root: Path | None = None) -> FeatureStore:
-        return FeatureStore(root or paths.features_dir("video"), video_feature_key(params), "npy")
+    array_format = "npy"
+
+    def feature_key(self, params: Params) -> str:
+        return video_feature_key(params)
 
     def arrays(self, params: Params) -> dict[str, tuple[int, ...]]:
         return video_array_shapes(params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import polars as pl
 
@@ -13,6 +14,7 @@ from emotion_models.feature_data import ShardDataset, make_loader
 from emotion_models.labels import CLASS_NAMES
 from emotion_models.model_spec import ModelSpec
 from emotion_models.params import Params, apply_overrides
+from emotion_models.shards import FeatureStore
 from emotion_models.training import EpochMetrics, class_weights, fit, seed_everything, select_device
 
 log = logging.getLogger(__name__)
@@ -28,19 +30,30 @@ def split_labels(spec: ModelSpec, split: str, manifest: pl.DataFrame | None = No
     return dict(zip(rows["clip_id"].to_list(), rows["label"].to_list()))
 
 
-def best_hyperparameters(spec: ModelSpec) -> dict:
-    path = paths.model_dir(spec.name) / "best_hyperparameters.json"
+def best_hyperparameters_path(model: str) -> Path:
+    return paths.model_dir(model) / "best_hyperparameters.json"
+
+
+def best_hyperparameters(model: str) -> dict:
+    """The tuned hyperparameters of ``model`` ({} when it was never tuned)."""
+    path = best_hyperparameters_path(model)
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.info) -> list[EpochMetrics]:
-    """Train ``spec``'s model from its feature store; writes models/<name>/model.pt and history.csv."""
-    overrides = best_hyperparameters(spec)
+def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.info, out_dir: Path | None = None,
+          use_tuned: bool = True, store: FeatureStore | None = None) -> list[EpochMetrics]:
+    """Train ``spec``'s model from its feature store; writes model.pt and history.csv to models/<name>/.
+
+    With ``use_tuned`` the values in models/<name>/best_hyperparameters.json override params.yaml
+    (and the log says so). ``out_dir`` and ``store`` redirect outputs and inputs (tuning trials).
+    """
+    overrides = best_hyperparameters(spec.name) if use_tuned else {}
     if overrides:
-        report(f"using tuned hyperparameters from models/{spec.name}/best_hyperparameters.json: {overrides}")
+        report(f"using tuned hyperparameters from {best_hyperparameters_path(spec.name)}: {overrides}")
         params = apply_overrides(params, spec.name, overrides)
     seed_everything(params.seed)
-    store, arrays = spec.store(params), spec.arrays(params)
+    store, arrays = store or spec.store(params), spec.arrays(params)
+    out_dir = out_dir or paths.model_dir(spec.name)
     extracted = set(store.index()["clip_id"].to_list())
     train_labels = {k: v for k, v in split_labels(spec, "train").items() if k in extracted}
     val_labels = {k: v for k, v in split_labels(spec, "val").items() if k in extracted}
@@ -63,8 +76,8 @@ def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.i
         make_loader(train_data, train_config.batch_size, train_config.num_workers, device),
         make_loader(val_data, train_config.batch_size, train_config.num_workers, device),
         train_config,
-        spec.checkpoint_path(),
-        paths.model_dir(spec.name) / "history.csv",
+        out_dir / "model.pt",
+        out_dir / "history.csv",
         meta,
         weights=class_weights(list(train_labels.values())) if train_config.class_weighted_loss else None,
         report=report,

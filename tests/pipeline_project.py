@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import REPO, SHARED
 
-COPIED = ("emotion_models", "flows", "tasks", "dvc.yaml", "params.yaml")
+COPIED = ("emotion_models", "flows", "tasks", "tuning", "dvc.yaml", "params.yaml")
 
 
 def ci_params(raw: dict) -> dict:
@@ -34,6 +34,9 @@ def make_project(target: Path) -> Path:
             shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, target / name)
+    for model in ("audio", "face", "video"):  # untuned, as in a fresh clone
+        (target / "models" / model).mkdir(parents=True, exist_ok=True)
+        (target / "models" / model / "best_hyperparameters.json").write_text("{}\n")
     raw = yaml.safe_load((target / "params.yaml").read_text())
     (target / "params.yaml").write_text(yaml.safe_dump(ci_params(raw), sort_keys=False))
     dvc(target, "init", "--no-scm", "-q")

@@ -1,0 +1,50 @@
+"""The `tune` flow: a Hyperopt search whose trials are Prefect tasks on the configured task runner."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from prefect import flow, task
+
+from emotion_models.params import load_params
+from emotion_models.specs import MODEL_NAMES
+from flows.common import publish_markdown
+from flows.scoring import task_runner_for
+from tasks.tune import recorded_trials, run_trial, tune
+
+
+@task(name="tune-trial", task_run_name="{model} trial {trial}")
+def trial_task(model: str, params_path: str | None, trial: int, hyperparameters: dict) -> dict:
+    return run_trial(model, load_params(params_path), trial, hyperparameters)
+
+
+@flow(name="tune", flow_run_name="{model}-tune")
+def tune_flow(model: str, params_path: str | None = None) -> dict:
+    """Search the space in params.yaml (tune.space.<model>); resume from recorded trials."""
+    params = load_params(params_path)
+
+    def run_batch(batch: list[tuple[int, dict]]) -> list[dict]:
+        futures = [trial_task.submit(model, params_path, trial, values) for trial, values in batch]
+        return [future.result() for future in futures]
+
+    best = tune(model, params, run_batch)
+    trials = recorded_trials(model).sort("val_accuracy", descending=True)
+    lines = [f"# {model} tuning: {trials.height} trials", "", f"best: `{json.dumps(best)}`", "",
+             "| trial | val accuracy | val macro-F1 | hyperparameters |", "|---|---|---|---|"]
+    lines += [f"| {r['trial']} | {r['val_accuracy']:.3f} | {r['val_macro_f1']:.3f} | `{r['hyperparameters']}` |"
+              for r in trials.head(20).iter_rows(named=True)]
+    publish_markdown(f"{model}-tuning", "\n".join(lines), f"{model} hyperparameter search")
+    return best
+
+
+def run_tuning(model: str, params_path: str | None = None) -> dict:
+    """Run the tune flow with the task runner configured in params.yaml (scoring.task_runner)."""
+    runner = task_runner_for(load_params(params_path).scoring)
+    return tune_flow.with_options(task_runner=runner)(model, params_path)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in MODEL_NAMES:
+        sys.exit(f"usage: python -m flows.tuning {{{','.join(MODEL_NAMES)}}}")
+    run_tuning(sys.argv[1])

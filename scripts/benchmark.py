@@ -1,0 +1,158 @@
+"""Speed and memory of the pipeline on this machine; results go to reports/bench/.
+
+    python scripts/benchmark.py audio        # MFCC clips/s (1 and all cores), seconds per audio epoch
+    python scripts/benchmark.py scoring      # video-seconds per wall-second and peak RSS (60 s video,
+                                             # 20 short clips; transcription on and off)
+    python scripts/benchmark.py scoring --long   # adds a 10-minute video (peak RSS target < 2 GB)
+
+Every scenario runs in its own process, so its peak RSS is its own. Needs ../shared/datasets,
+ffmpeg, and trained models (dvc repro) for scoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EMOTION_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
+OUT = ROOT / "reports" / "bench"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def scenario_mfcc(workers: int) -> dict:
+    from functools import partial
+
+    from emotion_models.audio import featurise_audio
+    from emotion_models.params import load_params
+    from emotion_models.shards import FeatureStore, extract
+
+    clips = sorted((SHARED / "ravdess-speech-16k").rglob("*.wav"))[:240]
+    rows = [{"clip_id": str(p), "path": str(p), "label": 0} for p in clips]
+    featurise = partial(featurise_audio, config=load_params(ROOT / "params.yaml").audio.features)
+    featurise(rows[0])  # warm librosa's JIT caches outside the timing
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        extract(rows, featurise, FeatureStore(tmp, "bench", "parquet"), workers, 256)
+        seconds = time.perf_counter() - start
+    return {"clips": len(rows), "workers": workers, "seconds": seconds, "clips_per_second": len(rows) / seconds}
+
+
+def scenario_audio_epoch() -> dict:
+    import polars as pl
+
+    from emotion_models.audio import AudioSpec
+    from emotion_models.feature_data import ShardDataset, make_loader
+    from emotion_models.params import load_params
+    from emotion_models.training import run_epoch, select_device
+    from torch import nn, optim
+
+    params, spec = load_params(ROOT / "params.yaml"), AudioSpec()
+    store = spec.store(params, ROOT / "data" / "features" / "audio")
+    ids = store.index()["clip_id"].to_list()
+    if not ids:
+        raise SystemExit("no audio features: run `dvc repro audio_features` first")
+    model = spec.build(spec.model_config(params))
+    data = ShardDataset(store, spec.arrays(params), {i: 0 for i in ids[:480]}, shuffle=True,
+                        transform=spec.train_transform(params, model))
+    device = select_device()
+    loader = make_loader(data, params.audio.train.batch_size, 0, device)
+    start = time.perf_counter()
+    run_epoch(model.to(device), loader, device, nn.CrossEntropyLoss(), optim.Adam(model.parameters()))
+    return {"clips": len(data), "backbone": params.audio.backbone.name, "device": str(device),
+            "seconds_per_epoch": time.perf_counter() - start}
+
+
+def make_long_video(seconds: int, target: Path) -> Path:
+    """A real CREMA-D clip looped to ``seconds`` (H.264 + AAC) with ffmpeg."""
+    clip = sorted((SHARED / "crema-d-video").glob("*.flv"))[0]
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-stream_loop", str(seconds // 2 + 1), "-i", str(clip),
+                    "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(target)],
+                   check=True)
+    return target
+
+
+def scenario_scoring(kind: str, transcription: bool, model_dir: str) -> dict:
+    from emotion_models.media import probe
+    from emotion_models.params import load_params
+    from emotion_models.scoring import load_models, score_file
+
+    params = load_params(ROOT / "params.yaml")
+    params = params.model_copy(update={"video": params.video.model_copy(update={
+        "transcription": params.video.transcription.model_copy(update={"enabled": transcription})})})
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "in"
+        folder.mkdir()
+        if kind == "short20":
+            clips = sorted((SHARED / "crema-d-video").glob("*.flv"))
+            files = [shutil.copy(clips[i % len(clips)], folder / f"clip{i:02d}.flv") for i in range(20)]
+        else:
+            files = [make_long_video({"60s": 60, "600s": 600}[kind], folder / f"{kind}.mp4")]
+        files = [Path(f) for f in files]
+        video_seconds = sum(probe(f).duration for f in files)
+        start = time.perf_counter()
+        load_models(Path(model_dir))
+        loaded = time.perf_counter()
+        for path in files:
+            result = score_file(path, Path(tmp) / "out", params, Path(model_dir))
+            assert result["status"] == "scored", result
+        done = time.perf_counter()
+    return {"scenario": kind, "transcription": transcription, "videos": len(files), "video_seconds": video_seconds,
+            "model_load_seconds": loaded - start, "scoring_seconds": done - loaded,
+            "realtime_factor": video_seconds / (done - loaded)}
+
+
+def run_in_subprocess(*args: str) -> dict:
+    result = subprocess.run([sys.executable, __file__, "_scenario", *args], capture_output=True, text=True, cwd=ROOT)
+    if result.returncode:
+        raise SystemExit(f"scenario {args} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def write(name: str, results: list[dict]) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    machine = {"cpu_cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    (OUT / f"{name}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    keys = list(dict.fromkeys(k for r in results for k in r))
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(f"{r[k]:.2f}" if isinstance(r.get(k), float) else str(r.get(k, "")) for k in keys)
+              + " |" for r in results]
+    (OUT / f"{name}.md").write_text(f"# {name} benchmark ({os.cpu_count()} cores)\n\n" + "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["audio", "scoring", "_scenario"])
+    parser.add_argument("args", nargs="*")
+    parser.add_argument("--long", action="store_true", help="also score a 10-minute video")
+    parser.add_argument("--model-dir", default="models")
+    options = parser.parse_args()
+    if options.what == "_scenario":
+        name, *rest = options.args
+        result = {"mfcc": lambda: scenario_mfcc(int(rest[0])), "epoch": scenario_audio_epoch,
+                  "score": lambda: scenario_scoring(rest[0], rest[1] == "on", rest[2])}[name]()
+        print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
+    elif options.what == "audio":
+        write("audio", [run_in_subprocess("mfcc", "1"), run_in_subprocess("mfcc", str(os.cpu_count())),
+                        run_in_subprocess("epoch")])
+    else:
+        kinds = ["60s", "short20"] + (["600s"] if options.long else [])
+        write("scoring", [run_in_subprocess("score", kind, flag, options.model_dir)
+                          for kind in kinds for flag in ("on", "off")])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""A real Prefect server on 127.0.0.1 in a temporary home: serve the scoring deployment, run it once,
+and check through the Prefect API that the flow run completed and left its artifacts."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from tests.conftest import CREMA_D_VIDEO
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(command: list[str], env: dict, cwd: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(command, env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_for(check, timeout: float, what: str, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(1)
+    pytest.fail(f"timed out waiting for {what}; log:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def prefect_server(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": url,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_API_HOST": "127.0.0.1"}
+    log = tmp_path / "server.log"
+    prefect = str(Path(sys.executable).parent / "prefect")
+    server = start([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path, log)
+
+    def healthy():
+        try:
+            return httpx.get(f"{url}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(healthy, 120, "the Prefect server", log)
+        yield url, env
+    finally:
+        stop(server)
+
+
+def test_served_deployment_runs_and_publishes_artifacts(prefect_server, pipeline_project, tmp_path):
+    url, env = prefect_server
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(sorted(CREMA_D_VIDEO.glob("*.flv"))[0], inbox)
+    log = tmp_path / "serve.log"
+    emotion = str(Path(sys.executable).parent / "emotion")
+    serving = start([emotion, "serve", str(inbox), "--out", str(tmp_path / "out"), "--interval-minutes", "600",
+                     "--params", "params.yaml"], env, pipeline_project, log)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            def deployment_ready():
+                with get_client(sync_client=True) as client:
+                    try:
+                        return client.read_deployment_by_name("score/score-folders")
+                    except Exception:
+                        return None
+
+            deployment = wait_for(deployment_ready, 120, "the score-folders deployment", log)
+            assert deployment.schedules  # served with its interval schedule
+            flow_run = run_deployment("score/score-folders", timeout=600)
+            assert flow_run.state.is_completed(), f"{flow_run.state}\n{log.read_text()[-3000:]}"
+            with get_client(sync_client=True) as client:
+                artifacts = client.read_artifacts(
+                    artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
+            assert {"score-summary", "score-videos"} <= {a.key for a in artifacts}
+        assert len(list((tmp_path / "out" / "videos").glob("*.parquet"))) == 1
+    finally:
+        stop(serving)
