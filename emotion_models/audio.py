@@ -12,9 +12,9 @@ from emotion_models.audio_features import clip_features, feature_key, image_shap
 from emotion_models.backbones import Backbone, dense_head
 from emotion_models.feature_data import Sample
 from emotion_models.labels import NUM_CLASSES
+from emotion_models.media import MediaError
 from emotion_models.model_spec import ModelSpec, standardisation
 from emotion_models.params import AudioAugmentConfig, AudioFeatureConfig, BackboneConfig, DenseHead, Params
-from emotion_models.media import MediaError
 from emotion_models.shards import Extracted, FeatureStore
 
 

@@ -1,7 +1,7 @@
 """MFCC images for the audio model.
 
-A clip is decoded to mono 16 kHz, centre-cropped (longer clips) or zero-padded on both sides
-(shorter clips) to a fixed window, and turned into a 3-channel image of shape
+A clip is decoded to mono 16 kHz, its leading and trailing silence trimmed, then centre-cropped
+(longer clips) or zero-padded equally on both sides (shorter clips) to a fixed window, and turned into a 3-channel image of shape
 (3, frames, n_mfcc) = (3, 126, 13) for 4 s: channel 0 the MFCCs, 1 their delta (first time
 derivative), 2 the delta-delta (second derivative).
 """
@@ -69,8 +69,17 @@ def mfcc_image(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     return np.stack([mfcc, delta, delta2]).transpose(0, 2, 1).astype(np.float32)
 
 
+def trim_silence(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
+    """Cut leading and trailing silence (``trim_db`` below the peak), so the window holds speech."""
+    if config.trim_db is None:
+        return signal
+    trimmed, _ = librosa.effects.trim(signal, top_db=config.trim_db, frame_length=config.n_fft,
+                                      hop_length=config.hop_length)
+    return trimmed if trimmed.size else signal
+
+
 def clip_features(path: str, config: AudioFeatureConfig) -> np.ndarray:
-    """Decode, check and featurise one clip (any container PyAV reads)."""
+    """Decode, check, trim and featurise one clip (any container PyAV reads)."""
     signal = decode_audio(path, config.sample_rate)
     check_signal(signal, config, path)
-    return mfcc_image(signal, config)
+    return mfcc_image(trim_silence(signal, config), config)

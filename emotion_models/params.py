@@ -92,6 +92,7 @@ class AudioFeatureConfig(Strict):
     n_fft: int = 2048
     hop_length: int = 512
     silence_rms: float = 1e-4  # clips whose RMS is below this are rejected as silent
+    trim_db: float | None = 30.0  # leading/trailing silence quieter than peak - trim_db is cut (None: keep)
     min_seconds: float = 0.3
     shard_rows: int = 256
     workers: int = 0  # 0 = every core

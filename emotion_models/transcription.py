@@ -20,7 +20,6 @@ import numpy as np
 from emotion_models.params import TranscriptionConfig
 
 
-
 @dataclass(frozen=True)
 class Word:
     start: float

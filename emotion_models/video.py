@@ -22,7 +22,7 @@ from emotion_models.labels import NUM_CLASSES
 from emotion_models.media import MediaError
 from emotion_models.model_spec import ModelSpec
 from emotion_models.params import DenseHead, Params
-from emotion_models.shards import Extracted, FeatureStore
+from emotion_models.shards import Extracted
 from emotion_models.text_features import N_TEXT_FEATURES
 from emotion_models.video_features import extract_windows, video_array_shapes
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from prefect.artifacts import create_markdown_artifact
 
 
-
 def artifact_key(text: str) -> str:
     """Prefect artifact keys allow lowercase letters, digits and dashes only."""
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")

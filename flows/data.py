@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect import flow, task
 
 from emotion_models.download import DownloadError
-from emotion_models.sources import fetch_dataset
 from emotion_models.params import load_params
+from emotion_models.sources import fetch_dataset
 from flows.common import publish_markdown, run_stage
 from tasks.download import download_datasets
 from tasks.harmonise import harmonise

@@ -51,13 +51,13 @@ def scenario_mfcc(workers: int) -> dict:
 
 
 def scenario_audio_epoch() -> dict:
-    import polars as pl
+
+    from torch import nn, optim
 
     from emotion_models.audio import AudioSpec
     from emotion_models.feature_data import ShardDataset, make_loader
     from emotion_models.params import load_params
     from emotion_models.training import run_epoch, select_device
-    from torch import nn, optim
 
     params, spec = load_params(ROOT / "params.yaml"), AudioSpec()
     store = spec.store(params, ROOT / "data" / "features" / "audio")

@@ -22,8 +22,8 @@ from hyperopt import JOB_STATE_DONE, STATUS_OK, Domain, Trials, hp, rand, space_
 from emotion_models import atomic, paths
 from emotion_models.evaluation import _png
 from emotion_models.params import Params, apply_overrides
-from emotion_models.specs import get_spec
 from emotion_models.shards import extract
+from emotion_models.specs import get_spec
 from tasks.features import manifest_rows
 from tasks.train import best_hyperparameters_path, train
 

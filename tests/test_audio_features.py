@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from emotion_models.audio import featurise_audio
-from emotion_models.audio_features import (SilentAudioError, clip_features, feature_key, fix_length, image_shape,
-                                           mfcc_image)
+from emotion_models.audio_features import (
+    SilentAudioError,
+    clip_features,
+    feature_key,
+    fix_length,
+    image_shape,
+    mfcc_image,
+)
 from emotion_models.media import MediaError
 from emotion_models.params import AudioFeatureConfig
 from emotion_models.shards import FeatureStore, extract

@@ -5,7 +5,6 @@ import io
 import os
 import tarfile
 import zipfile
-from pathlib import Path
 
 import pytest
 

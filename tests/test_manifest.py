@@ -6,12 +6,13 @@ import polars as pl
 import pytest
 
 from emotion_models.labels import EMOTION_TO_LABEL
+from emotion_models.manifest import build_manifest
 from emotion_models.params import load_params
 from emotion_models.sources import fetch_dataset
-from emotion_models.manifest import build_manifest
 from tasks.download import download_datasets
 from tasks.harmonise import harmonise, read_sources
 from tests.conftest import RAVDESS, REPO, SHARED, require_shared
+
 
 @pytest.fixture(scope="module")
 def shared_manifest(tmp_path_factory):
