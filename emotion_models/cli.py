@@ -141,7 +141,7 @@ def predict(
     try:
         result = predict_file(file, params, model_dir)
     except (MediaError, NoFaceError, ImageReadError, FileNotFoundError) as exc:
-        console.print(f"[red]cannot score[/red] {exc}")
+        console.print(f"[red]cannot score[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     if json_output:
         print(json.dumps(result, default=str))
@@ -210,8 +210,17 @@ def tune(
 
 
 def main() -> None:
+    """Entry point: expected failures (missing models, changed features, bad params) print one clear line."""
+    from emotion_models.params import ParamsError
+    from emotion_models.scoring import ModelsUnavailable
+    from tasks.evaluate import FeaturesChanged
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app()
+    try:
+        app()
+    except (ParamsError, FeaturesChanged, ModelsUnavailable, FileNotFoundError, KeyError) as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

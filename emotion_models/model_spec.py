@@ -61,6 +61,10 @@ class ModelSpec(ABC):
         """Augmentation applied to training samples only (may use statistics fitted by ``prepare``)."""
         return None
 
+    def report_extras(self, params: Params) -> dict:
+        """Extra content of the evaluation report (keyword arguments of tasks.evaluate.evaluate)."""
+        return {}
+
     def checkpoint_path(self) -> Path:
         return paths.model_dir(self.name) / "model.pt"
 

@@ -42,16 +42,10 @@ def train_flow(model: str, params_path: str | None = None) -> float:
 def evaluate_flow(model: str, params_path: str | None = None) -> dict:
     """Evaluate on the speaker-independent test split; reports/<model>/ and a Prefect artifact."""
     spec, params = get_spec(model), load_params(params_path)
-    metrics = evaluate(spec, params, **_report_extras(model, params))
+    metrics = evaluate(spec, params, **spec.report_extras(params))
     publish_markdown(f"{model}-metrics", metrics_markdown(f"{model} model: test split", metrics),
                      f"{model} model evaluation")
     return metrics
-
-
-def _report_extras(model: str, params) -> dict:
-    """Model-specific report sections (face: Grad-CAM gallery; video: ablations)."""
-    spec = get_spec(model)
-    return spec.report_extras(params) if hasattr(spec, "report_extras") else {}
 
 
 STAGES = {"features": features_flow, "train": train_flow, "evaluate": evaluate_flow}

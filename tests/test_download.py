@@ -113,6 +113,7 @@ def test_ravdess_download_flow_end_to_end(server, tmp_path, monkeypatch):
     server.files["Audio_Speech_Actors_01-24.zip"] = make_zip({f"Actor_03/{p.name}": p.read_bytes() for p in wavs})
     server.files["Audio_Song_Actors_01-24.zip"] = make_zip({})
     monkeypatch.setattr("emotion_models.datasets.ravdess.ZENODO", server.url + "/{name}")
+    monkeypatch.delenv("EMOTION_DATA_ROOT", raising=False)
     params = load_params(REPO / "params.yaml")
     data = params.data.model_copy(update={"root": str(tmp_path / "nowhere"), "download_dir": str(tmp_path / "raw")})
     source = fetch_dataset("ravdess_audio", data)
@@ -123,7 +124,8 @@ def test_ravdess_download_flow_end_to_end(server, tmp_path, monkeypatch):
     assert not (tmp_path / "raw" / ".archives" / "ravdess_audio" / "Audio_Speech_Actors_01-24.zip").exists()
 
 
-def test_gated_dataset_says_what_to_place_where(tmp_path):
+def test_gated_dataset_says_what_to_place_where(tmp_path, monkeypatch):
+    monkeypatch.delenv("EMOTION_DATA_ROOT", raising=False)
     params = load_params(REPO / "params.yaml")
     data = params.data.model_copy(update={"root": str(tmp_path), "download_dir": str(tmp_path / "raw")})
     with pytest.raises(DatasetUnavailable, match=r"fer2013.csv.*EMOTION_FER2013_ROOT"):
