@@ -8,14 +8,12 @@ derivative), 2 the delta-delta (second derivative).
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import librosa
 import numpy as np
 
 from emotion_models.media import MediaError, decode_audio
 from emotion_models.params import AudioFeatureConfig
+from emotion_models.shards import parameters_key
 
 
 class SilentAudioError(MediaError):
@@ -36,8 +34,7 @@ def image_shape(config: AudioFeatureConfig) -> tuple[int, int, int]:
 
 def feature_key(config: AudioFeatureConfig) -> str:
     """A short hash of the parameters that change the features (cache key for extraction)."""
-    relevant = config.model_dump(exclude={"workers", "shard_rows"})
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+    return parameters_key(config.model_dump(exclude={"workers", "shard_rows"}))
 
 
 def fix_length(signal: np.ndarray, length: int) -> np.ndarray:

@@ -3,8 +3,6 @@ Face Mesh landmark values concatenated to its pooled features, then the dense he
 
 from __future__ import annotations
 
-import hashlib
-import json
 from functools import partial
 
 import numpy as np
@@ -18,15 +16,14 @@ from emotion_models.feature_data import Sample
 from emotion_models.labels import NUM_CLASSES
 from emotion_models.model_spec import ModelSpec, standardisation
 from emotion_models.params import BackboneConfig, DenseHead, FaceFeatureConfig, Params
-from emotion_models.shards import Extracted, FeatureStore
+from emotion_models.shards import Extracted, FeatureStore, parameters_key
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def face_feature_key(config: FaceFeatureConfig) -> str:
-    relevant = config.model_dump(exclude={"workers", "shard_rows"})
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+    return parameters_key(config.model_dump(exclude={"workers", "shard_rows"}))
 
 
 class FaceEmotionNet(nn.Module):

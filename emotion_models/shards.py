@@ -9,6 +9,7 @@ Rejected clips are recorded in ``rejects-*.parquet`` with their reason and are n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -39,6 +40,11 @@ class Extracted:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     reason: str | None = None
     rows: list[dict] | None = None
+
+
+def parameters_key(payload: dict) -> str:
+    """A short, stable hash of the parameters that shape some features (a store's key)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def worker_count(requested: int) -> int:

@@ -8,8 +8,6 @@ flag beside them; a missing audio track zeroes the audio embedding. The fused ve
 
 from __future__ import annotations
 
-import hashlib
-import json
 from functools import partial
 
 import torch
@@ -22,7 +20,7 @@ from emotion_models.labels import NUM_CLASSES
 from emotion_models.media import MediaError
 from emotion_models.model_spec import ModelSpec
 from emotion_models.params import DenseHead, Params
-from emotion_models.shards import Extracted
+from emotion_models.shards import Extracted, parameters_key
 from emotion_models.text_features import N_TEXT_FEATURES
 from emotion_models.video_features import extract_windows, video_array_shapes
 
@@ -60,7 +58,7 @@ def video_feature_key(params: Params) -> str:
                 "audio": params.audio.features.model_dump(exclude={"workers", "shard_rows"}),
                 "face": params.face.features.model_dump(exclude={"workers", "shard_rows"}),
                 "transcription": params.video.transcription.model_dump(), "text": params.video.text.model_dump()}
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+    return parameters_key(relevant)
 
 
 def featurise_video(row: dict, params: Params, cpu_threads: int = 1) -> Extracted:

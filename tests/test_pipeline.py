@@ -65,4 +65,4 @@ def test_video_branch_runs_on_real_and_composed_clips(pipeline_project):
 def test_second_repro_does_nothing(pipeline_project):
     result = dvc(pipeline_project, "repro")
     assert "Running stage" not in result.stdout
-    assert "up to date" in dvc(pipeline_project, "status").stdout
+    assert "up to date" in dvc(pipeline_project, "status", "dvc.yaml").stdout
