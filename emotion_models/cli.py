@@ -106,15 +106,18 @@ def predict_file(path: Path, params_path: Path, model_dir: Path) -> dict:
         from emotion_models.audio_features import clip_features
         from emotion_models.face import FaceSpec
         from emotion_models.face_preprocess import load_image, preprocessor_for
+        from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig
 
         if suffix in IMAGE_SUFFIXES:
             model, meta = FaceSpec().load(model_dir / "face" / "model.pt")
-            face = preprocessor_for(params.face.features).process(load_image(str(path)), str(path))
+            features = FaceFeatureConfig(**meta["config"]["features"])  # as the model was trained
+            face = preprocessor_for(features).process(load_image(str(path)), str(path))
             batch = {"crop": torch.from_numpy(face.crop)[None], "landmarks": torch.from_numpy(face.landmarks)[None]}
             kind = "face"
         else:
             model, meta = AudioSpec().load(model_dir / "audio" / "model.pt")
-            batch = {"mfcc": torch.from_numpy(clip_features(str(path), params.audio.features))[None]}
+            features = AudioFeatureConfig(**meta["config"]["features"])
+            batch = {"mfcc": torch.from_numpy(clip_features(str(path), features))[None]}
             kind = "audio"
         with torch.no_grad():
             probabilities = torch.softmax(model(batch), 1)[0].tolist()

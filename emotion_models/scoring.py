@@ -32,7 +32,7 @@ from emotion_models.audio import AudioSpec
 from emotion_models.face import FaceSpec
 from emotion_models.labels import CLASS_NAMES
 from emotion_models.media import MediaError
-from emotion_models.params import Params
+from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, Params
 from emotion_models.video import VideoSpec
 from emotion_models.video_features import extract_windows
 
@@ -66,12 +66,20 @@ def discover_videos(folders: list[str | Path], extensions: list[str]) -> list[Pa
 
 @dataclass
 class ScoringModels:
-    """The three trained models, loaded once per worker process."""
+    """The three trained models, loaded once per worker process, and the feature parameters they
+    were trained with (scoring extracts features exactly as training did, whatever params.yaml says)."""
 
     video: torch.nn.Module
     audio: torch.nn.Module
     face: torch.nn.Module
     version: str
+    audio_features: AudioFeatureConfig
+    face_features: FaceFeatureConfig
+
+    def feature_params(self, params: Params) -> Params:
+        return params.model_copy(update={
+            "audio": params.audio.model_copy(update={"features": self.audio_features}),
+            "face": params.face.model_copy(update={"features": self.face_features})})
 
 
 _MODELS: dict[tuple, ScoringModels] = {}
@@ -90,10 +98,12 @@ def load_models(model_dir: Path = Path("models")) -> ScoringModels:
             digest = hashlib.sha256()
             for f in files:
                 digest.update(f.read_bytes())
-            video, _ = VideoSpec().load(files[0])
+            video, meta = VideoSpec().load(files[0])
             audio, _ = AudioSpec().load(files[1])
             face, _ = FaceSpec().load(files[2])
-            _MODELS[key] = ScoringModels(video, audio, face, digest.hexdigest()[:12])
+            _MODELS[key] = ScoringModels(video, audio, face, digest.hexdigest()[:12],
+                                         AudioFeatureConfig(**meta["config"]["audio"]["features"]),
+                                         FaceFeatureConfig(**meta["config"]["face"]["features"]))
         return _MODELS[key]
 
 
@@ -117,7 +127,7 @@ def score_video(path: Path, params: Params, models: ScoringModels, digest: str) 
     """Window rows and the summary row of one video; raises MediaError for files that cannot be scored."""
     for model in (models.video, models.audio, models.face):
         model.eval()
-    extracted = extract_windows(str(path), params)
+    extracted = extract_windows(str(path), models.feature_params(params))
     probabilities = window_probabilities(models, extracted.arrays)
     base = {"path": str(path), "content_hash": digest, "model_version": models.version}
     rows = []

@@ -8,7 +8,7 @@ from emotion_models.download import DownloadError
 from emotion_models.params import load_params
 from emotion_models.sources import fetch_dataset
 from flows.common import publish_markdown, run_stage
-from tasks.download import download_datasets
+from tasks.download import download_datasets, sources_markdown
 from tasks.harmonise import harmonise
 
 
@@ -32,10 +32,7 @@ def download_flow(params_path: str | None = None) -> dict[str, str]:
     """Fetch every enabled dataset (local copy or verified download); fail listing what is missing."""
     params = load_params(params_path)
     sources, problems = download_datasets(params, fetch=fetch_task)
-    lines = ["# Datasets", "", "| dataset | origin | files | root |", "|---|---|---|---|"]
-    lines += [f"| {s.name} | {s.origin} | {s.n_files} | `{s.root}` |" for s in sources]
-    lines += [f"| {name} | **unavailable** | 0 | {reason} |" for name, reason in problems.items()]
-    publish_markdown("datasets", "\n".join(lines), "Resolved dataset sources")
+    publish_markdown("datasets", sources_markdown(sources, problems), "Resolved dataset sources")
     if problems:
         raise RuntimeError("unavailable datasets:\n" + "\n".join(problems.values()))
     return {s.name: s.root for s in sources}

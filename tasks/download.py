@@ -18,11 +18,27 @@ def enabled_datasets(params: Params) -> list[str]:
     return [name for name, config in params.data.datasets.items() if config.enabled]
 
 
-def write_sources(sources: list[DatasetSource], problems: dict[str, str]) -> None:
+def sources_markdown(sources: list[DatasetSource], problems: dict[str, str]) -> str:
+    """Where each enabled dataset came from, and what to do about the missing ones."""
+    lines = ["# Datasets", "", "| dataset | origin | files | root |", "|---|---|---|---|"]
+    lines += [f"| {s.name} | {s.origin} | {s.n_files} | `{s.root}` |" for s in sources]
+    lines += [f"| {name} | **unavailable** | 0 | {reason} |" for name, reason in problems.items()]
+    corrupt = [path for s in sources for path in s.corrupt]
+    if corrupt:
+        lines += ["", "Files failing their published checksum (left out of the manifest):", ""]
+        lines += [f"- `{path}`" for path in corrupt]
+    return "\n".join(lines) + "\n"
+
+
+def write_sources(sources: list[DatasetSource], problems: dict[str, str]) -> str:
+    """data/raw/sources.json for the next stage and reports/data/sources.md for people; returns the Markdown."""
     atomic.write_json(paths.SOURCES, {
         "datasets": {s.name: s.to_dict() for s in sources},
         "unavailable": problems,
     })
+    markdown = sources_markdown(sources, problems)
+    atomic.write_text(paths.report_dir("data") / "sources.md", markdown)
+    return markdown
 
 
 def download_datasets(

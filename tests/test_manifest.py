@@ -74,6 +74,7 @@ def test_another_copy_in_the_original_layout_works(in_tmp_project):
     assert rejects.to_dicts()[0]["reason"] == "'notes.wav' does not match RAVDESS MM-VC-EE-II-SS-RR-AA"
     assert (in_tmp_project / "data" / "manifest.parquet").is_file()
     assert "ravdess_audio" in (in_tmp_project / "reports" / "data" / "summary.md").read_text()
+    assert "| ravdess_audio | local | 11 |" in (in_tmp_project / "reports" / "data" / "sources.md").read_text()
 
 def test_drop_rule_sends_calm_to_rejects(shared_manifest):
     require_shared()
