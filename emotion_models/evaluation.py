@@ -79,7 +79,8 @@ def evaluation_metrics(y_true: Sequence[int], probabilities: np.ndarray, groups:
     return metrics
 
 
-def _png(figure: plt.Figure) -> bytes:
+def figure_png(figure: plt.Figure) -> bytes:
+    """PNG bytes of a matplotlib figure (closed afterwards)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
@@ -98,7 +99,7 @@ def confusion_png(confusion: list[list[int]], title: str) -> bytes:
     for (i, j), value in np.ndenumerate(matrix):
         axis.text(j, i, str(value), ha="center", va="center",
                   color="white" if value > matrix.max() / 2 else "black")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def curves_png(history_csv: Path) -> bytes | None:
@@ -118,7 +119,7 @@ def curves_png(history_csv: Path) -> bytes | None:
     right.set_xlabel("epoch")
     left.legend()
     right.legend()
-    return _png(figure)
+    return figure_png(figure)
 
 
 def write_confusion_csv(path: Path, y_true: Sequence[int], y_pred: Sequence[int]) -> None:
@@ -127,7 +128,8 @@ def write_confusion_csv(path: Path, y_true: Sequence[int], y_pred: Sequence[int]
     atomic.write_text(path, "\n".join(lines) + "\n")
 
 
-def _data_uri(png: bytes | None) -> str | None:
+def data_uri(png: bytes | None) -> str | None:
+    """A PNG as a data: URI, for self-contained HTML reports."""
     return "data:image/png;base64," + base64.b64encode(png).decode() if png else None
 
 
@@ -153,9 +155,9 @@ def render_report(
         (out_dir / "training_curves.png").write_bytes(curves)
     env = Environment(loader=PackageLoader("emotion_models", "templates"), autoescape=select_autoescape())
     html = env.get_template("report.html.j2").render(
-        title=title, metrics=metrics, confusion=_data_uri(confusion), curves=_data_uri(curves),
+        title=title, metrics=metrics, confusion=data_uri(confusion), curves=data_uri(curves),
         sections=sections, notes=notes,
-        gallery=[{"title": item["title"], "src": _data_uri(item["png"])} for item in gallery],
+        gallery=[{"title": item["title"], "src": data_uri(item["png"])} for item in gallery],
     )
     return atomic.write_text(out_dir / "report.html", html)
 

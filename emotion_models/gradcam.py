@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -16,6 +14,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image  # noqa: E402
 from torch import nn  # noqa: E402
 
 from emotion_models import paths  # noqa: E402
+from emotion_models.evaluation import figure_png  # noqa: E402
 from emotion_models.face import FaceEmotionNet  # noqa: E402
 from emotion_models.face_preprocess import Face, load_image, preprocessor_for  # noqa: E402
 from emotion_models.labels import CLASS_NAMES  # noqa: E402
@@ -65,10 +64,7 @@ def explanation_png(crop: np.ndarray, heat: np.ndarray, probabilities: np.ndarra
     right.set_xlim(0, 1)
     right.invert_yaxis()
     right.set_xlabel("probability", fontsize=8)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)
 
 
 def explain_image(model: FaceEmotionNet, config: FaceFeatureConfig, image_path: str) -> tuple[bytes, np.ndarray, Face]:

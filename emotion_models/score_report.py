@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +12,7 @@ import polars as pl  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from emotion_models import atomic  # noqa: E402
+from emotion_models.evaluation import data_uri, figure_png  # noqa: E402
 from emotion_models.labels import CLASS_NAMES  # noqa: E402
 from emotion_models.scoring import SLUGS  # noqa: E402
 
@@ -31,10 +30,7 @@ def timeline_png(windows: pl.DataFrame, title: str) -> str:
     axis.set_ylabel("probability")
     axis.set_title(title, fontsize=9)
     axis.legend(fontsize=7, ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.3))
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return data_uri(figure_png(figure))
 
 
 def render_batch_report(out: Path, results: list[dict]) -> Path:

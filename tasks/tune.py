@@ -20,7 +20,7 @@ import polars as pl
 from hyperopt import JOB_STATE_DONE, STATUS_OK, Domain, Trials, hp, rand, space_eval, tpe
 
 from emotion_models import atomic, paths
-from emotion_models.evaluation import _png
+from emotion_models.evaluation import data_uri, figure_png
 from emotion_models.params import Params, apply_overrides
 from emotion_models.shards import extract
 from emotion_models.specs import get_spec
@@ -115,8 +115,6 @@ def tune(model: str, params: Params, run_batch: Callable[[list[tuple[int, dict]]
 
 def write_tune_report(model: str, recorded: pl.DataFrame) -> Path:
     """reports/<model>/tune.html: validation accuracy by trial and by each hyperparameter."""
-    import base64
-
     import matplotlib.pyplot as plt
 
     values = [json.loads(h) for h in recorded["hyperparameters"]]
@@ -128,12 +126,12 @@ def write_tune_report(model: str, recorded: pl.DataFrame) -> Path:
         axis.scatter([str(v.get(name)) for v in values], recorded["val_accuracy"])
         axis.set_title(name, fontsize=9)
         axis.tick_params(axis="x", labelrotation=45, labelsize=7)
-    image = base64.b64encode(_png(figure)).decode()
+    image = data_uri(figure_png(figure))
     rows = "".join(f"<tr><td>{r['trial']}</td><td>{r['val_accuracy']:.3f}</td><td>{r['val_macro_f1']:.3f}</td>"
                    f"<td>{r['epochs']}</td><td>{r['seconds']:.0f}</td><td><code>{r['hyperparameters']}</code></td></tr>"
                    for r in recorded.sort("val_accuracy", descending=True).iter_rows(named=True))
     html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{model} tuning</title></head><body>"
-            f"<h1>{model} hyperparameter search ({recorded.height} trials)</h1><img src='data:image/png;base64,{image}'>"
+            f"<h1>{model} hyperparameter search ({recorded.height} trials)</h1><img src='{image}'>"
             "<table border='1' cellpadding='4'><tr><th>trial</th><th>val accuracy</th><th>val macro-F1</th>"
             f"<th>epochs</th><th>seconds</th><th>hyperparameters</th></tr>{rows}</table></body></html>")
     return atomic.write_text(paths.report_dir(model) / "tune.html", html)
