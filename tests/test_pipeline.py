@@ -42,7 +42,7 @@ def test_face_outputs_are_well_formed(pipeline_project):
     metrics = json.loads((pipeline_project / "reports" / "face" / "metrics.json").read_text())
     assert metrics["n"] == test_faces.height and sum(map(sum, metrics["confusion"])) == metrics["n"]
     html = (pipeline_project / "reports" / "face" / "report.html").read_text()
-    assert html.count("<figure>") == 8 and "WRONG" in html or "OK" in html  # Grad-CAM gallery
+    assert html.count("<figure>") == 8 and ("WRONG:" in html or "OK:" in html)  # Grad-CAM gallery
     train_subjects = set(manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "train"))["speaker_id"])
     assert not train_subjects & set(test_faces["speaker_id"])
 
