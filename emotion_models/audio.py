@@ -8,14 +8,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from emotion_models.audio_features import clip_features, feature_key, image_shape
+from emotion_models.audio_features import feature_key, featurise_audio, image_shape
 from emotion_models.backbones import Backbone, dense_head
 from emotion_models.feature_data import Sample
 from emotion_models.labels import NUM_CLASSES
-from emotion_models.media import MediaError
 from emotion_models.model_spec import ModelSpec, standardisation
 from emotion_models.params import AudioAugmentConfig, AudioFeatureConfig, BackboneConfig, DenseHead, Params
-from emotion_models.shards import Extracted, FeatureStore
+from emotion_models.shards import FeatureStore
 
 
 class AudioEmotionNet(nn.Module):
@@ -54,16 +53,6 @@ def augment_mfcc(config: AudioAugmentConfig, std: np.ndarray):
         return {**sample, "mfcc": mfcc}
 
     return transform
-
-
-def featurise_audio(row: dict, config: AudioFeatureConfig) -> Extracted:
-    """MFCC image of one manifest row, or the reason it was rejected (never raises)."""
-    try:
-        return Extracted(row, {"mfcc": clip_features(row["path"], config)})
-    except MediaError as exc:
-        return Extracted(row, reason=str(exc))
-    except Exception as exc:  # a worker must report, not crash the batch
-        return Extracted(row, reason=f"{row['path']}: {type(exc).__name__}: {exc}")
 
 
 class AudioSpec(ModelSpec):

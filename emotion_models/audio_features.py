@@ -13,7 +13,7 @@ import numpy as np
 
 from emotion_models.media import MediaError, decode_audio
 from emotion_models.params import AudioFeatureConfig
-from emotion_models.shards import parameters_key
+from emotion_models.shards import Extracted, parameters_key
 
 
 class SilentAudioError(MediaError):
@@ -80,3 +80,13 @@ def clip_features(path: str, config: AudioFeatureConfig) -> np.ndarray:
     signal = decode_audio(path, config.sample_rate)
     check_signal(signal, config, path)
     return mfcc_image(trim_silence(signal, config), config)
+
+
+def featurise_audio(row: dict, config: AudioFeatureConfig) -> Extracted:
+    """MFCC image of one manifest row, or the reason it was rejected (never raises)."""
+    try:
+        return Extracted(row, {"mfcc": clip_features(row["path"], config)})
+    except MediaError as exc:
+        return Extracted(row, reason=str(exc))
+    except Exception as exc:  # a worker must report, not crash the batch
+        return Extracted(row, reason=f"{row['path']}: {type(exc).__name__}: {exc}")

@@ -11,12 +11,12 @@ from torch import nn
 
 from emotion_models.augment import augment_face, face_augmentation
 from emotion_models.backbones import Backbone, dense_head
-from emotion_models.face_preprocess import LANDMARK_VALUES, ImageReadError, NoFaceError, load_image, preprocessor_for
+from emotion_models.face_preprocess import LANDMARK_VALUES, featurise_face
 from emotion_models.feature_data import Sample
 from emotion_models.labels import NUM_CLASSES
 from emotion_models.model_spec import ModelSpec, standardisation
 from emotion_models.params import BackboneConfig, DenseHead, FaceFeatureConfig, Params
-from emotion_models.shards import Extracted, FeatureStore, parameters_key
+from emotion_models.shards import FeatureStore, parameters_key
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -57,17 +57,6 @@ class FaceEmotionNet(nn.Module):
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.head[-1](self.embed(batch["crop"], batch.get("landmarks")))
-
-
-def featurise_face(row: dict, config: FaceFeatureConfig) -> Extracted:
-    """Crop and landmarks of the largest face of one manifest row, or the reason it was rejected."""
-    try:
-        face = preprocessor_for(config).process(load_image(row["path"]), row["path"])
-    except (NoFaceError, ImageReadError) as exc:
-        return Extracted(row, reason=str(exc))
-    except Exception as exc:  # a worker must report, not crash the batch
-        return Extracted(row, reason=f"{row['path']}: {type(exc).__name__}: {exc}")
-    return Extracted({**row, "has_landmarks": face.has_landmarks}, {"crop": face.crop, "landmarks": face.landmarks})
 
 
 def face_transform(params: Params):

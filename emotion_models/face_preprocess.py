@@ -21,6 +21,7 @@ import numpy as np
 
 from emotion_models.datasets.fer2013 import ROW_SEP
 from emotion_models.params import FaceFeatureConfig
+from emotion_models.shards import Extracted
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: warnings and errors only
 
@@ -170,3 +171,14 @@ def preprocessor_for(config: FaceFeatureConfig) -> FacePreprocessor:
     if config not in cache:
         cache[config] = FacePreprocessor(config)
     return cache[config]
+
+
+def featurise_face(row: dict, config: FaceFeatureConfig) -> Extracted:
+    """Crop and landmarks of the largest face of one manifest row, or the reason it was rejected."""
+    try:
+        face = preprocessor_for(config).process(load_image(row["path"]), row["path"])
+    except (NoFaceError, ImageReadError) as exc:
+        return Extracted(row, reason=str(exc))
+    except Exception as exc:  # a worker must report, not crash the batch
+        return Extracted(row, reason=f"{row['path']}: {type(exc).__name__}: {exc}")
+    return Extracted({**row, "has_landmarks": face.has_landmarks}, {"crop": face.crop, "landmarks": face.landmarks})

@@ -17,12 +17,11 @@ from emotion_models.audio import AudioEmotionNet, AudioSpec
 from emotion_models.backbones import dense_head
 from emotion_models.face import FaceEmotionNet, FaceSpec
 from emotion_models.labels import NUM_CLASSES
-from emotion_models.media import MediaError
 from emotion_models.model_spec import ModelSpec
 from emotion_models.params import DenseHead, Params
-from emotion_models.shards import Extracted, parameters_key
+from emotion_models.shards import parameters_key
 from emotion_models.text_features import N_TEXT_FEATURES
-from emotion_models.video_features import extract_windows, video_array_shapes
+from emotion_models.video_features import featurise_video, video_array_shapes
 
 MODALITIES = ("audio", "face", "text")
 
@@ -59,17 +58,6 @@ def video_feature_key(params: Params) -> str:
                 "face": params.face.features.model_dump(exclude={"workers", "shard_rows"}),
                 "transcription": params.video.transcription.model_dump(), "text": params.video.text.model_dump()}
     return parameters_key(relevant)
-
-
-def featurise_video(row: dict, params: Params, cpu_threads: int = 1) -> Extracted:
-    """All windows of one video, or the reason it was rejected (never raises)."""
-    try:
-        video = extract_windows(row["path"], params, cpu_threads)
-    except MediaError as exc:
-        return Extracted(row, reason=str(exc))
-    except Exception as exc:  # a worker must report, not crash the batch
-        return Extracted(row, reason=f"{row['path']}: {type(exc).__name__}: {exc}")
-    return Extracted(row, video.arrays, rows=[{**row, **window} for window in video.rows])
 
 
 class VideoSpec(ModelSpec):

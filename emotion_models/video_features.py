@@ -23,6 +23,7 @@ from emotion_models.audio_features import image_shape, mfcc_image
 from emotion_models.face_preprocess import LANDMARK_VALUES, NoFaceError, preprocessor_for
 from emotion_models.media import MediaError, MediaInfo, decode_audio, iter_frames, probe
 from emotion_models.params import Params, VideoFeatureConfig
+from emotion_models.shards import Extracted
 from emotion_models.text_features import N_TEXT_FEATURES, text_featuriser
 from emotion_models.transcription import Word, transcriber_for, words_in
 
@@ -141,3 +142,14 @@ def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], a
         if not arrays["audio_mask"].any():
             raise
     return last
+
+
+def featurise_video(row: dict, params: Params, cpu_threads: int = 1) -> Extracted:
+    """All windows of one video, or the reason it was rejected (never raises)."""
+    try:
+        video = extract_windows(row["path"], params, cpu_threads)
+    except MediaError as exc:
+        return Extracted(row, reason=str(exc))
+    except Exception as exc:  # a worker must report, not crash the batch
+        return Extracted(row, reason=f"{row['path']}: {type(exc).__name__}: {exc}")
+    return Extracted(row, video.arrays, rows=[{**row, **window} for window in video.rows])

@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,11 +34,11 @@ def peak_rss_mb() -> float:
 def scenario_mfcc(workers: int) -> dict:
     from functools import partial
 
-    from emotion_models.audio import featurise_audio
+    from emotion_models.audio_features import featurise_audio
     from emotion_models.params import load_params
     from emotion_models.shards import FeatureStore, extract
 
-    clips = sorted((SHARED / "ravdess-speech-16k").rglob("*.wav"))[:240]
+    clips = sorted((SHARED / "ravdess-speech-16k").rglob("*.wav"))
     rows = [{"clip_id": str(p), "path": str(p), "label": 0} for p in clips]
     featurise = partial(featurise_audio, config=load_params(ROOT / "params.yaml").audio.features)
     featurise(rows[0])  # warm librosa's JIT caches outside the timing
@@ -84,6 +83,13 @@ def make_long_video(seconds: int, target: Path) -> Path:
     return target
 
 
+def tagged_copy(clip: Path, target: Path, number: int) -> Path:
+    """A stream copy of ``clip`` with its own metadata tag, so every copy has its own content hash."""
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(clip), "-c", "copy",
+                    "-metadata", f"comment=benchmark copy {number}", str(target)], check=True)
+    return target
+
+
 def scenario_scoring(kind: str, transcription: bool, model_dir: str) -> dict:
     from emotion_models.media import probe
     from emotion_models.params import load_params
@@ -97,7 +103,7 @@ def scenario_scoring(kind: str, transcription: bool, model_dir: str) -> dict:
         folder.mkdir()
         if kind == "short20":
             clips = sorted((SHARED / "crema-d-video").glob("*.flv"))
-            files = [shutil.copy(clips[i % len(clips)], folder / f"clip{i:02d}.flv") for i in range(20)]
+            files = [tagged_copy(clips[i % len(clips)], folder / f"clip{i:02d}.flv", i) for i in range(20)]
         else:
             files = [make_long_video({"60s": 60, "600s": 600}[kind], folder / f"{kind}.mp4")]
         files = [Path(f) for f in files]

@@ -5,11 +5,11 @@ from functools import partial
 import numpy as np
 import pytest
 
-from emotion_models.audio import featurise_audio
 from emotion_models.audio_features import (
     SilentAudioError,
     clip_features,
     feature_key,
+    featurise_audio,
     fix_length,
     image_shape,
     mfcc_image,

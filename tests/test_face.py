@@ -8,8 +8,16 @@ import pytest
 import torch
 
 from emotion_models.augment import augment_face, face_augmentation
-from emotion_models.face import FaceSpec, featurise_face
-from emotion_models.face_preprocess import LANDMARK_VALUES, Box, FacePreprocessor, NoFaceError, crop_square, load_image
+from emotion_models.face import FaceSpec
+from emotion_models.face_preprocess import (
+    LANDMARK_VALUES,
+    Box,
+    FacePreprocessor,
+    NoFaceError,
+    crop_square,
+    featurise_face,
+    load_image,
+)
 from emotion_models.gradcam import explanation_png, grad_cam
 from emotion_models.params import FaceAugmentConfig, FaceFeatureConfig, load_params
 from emotion_models.shards import FeatureStore, extract
