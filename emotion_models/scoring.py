@@ -38,6 +38,7 @@ from emotion_models.video_features import extract_windows
 
 SLUGS = ("sad_fear", "neutral", "happy", "angry", "surprise_disgust")
 MODEL_VIEWS = ("video", "audio", "face")
+WINDOWS_PER_BATCH = 8
 
 
 class ModelsUnavailable(RuntimeError):
@@ -108,8 +109,18 @@ def load_models(model_dir: Path = Path("models")) -> ScoringModels:
 
 
 @torch.no_grad()
-def window_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """(windows, 5) probabilities per model view; NaN rows where a view's stream is missing."""
+def window_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray],
+                         chunk: int = WINDOWS_PER_BATCH) -> dict[str, np.ndarray]:
+    """(windows, 5) probabilities per model view; NaN rows where a view's stream is missing.
+
+    Windows go through the models ``chunk`` at a time, so memory does not grow with video length.
+    """
+    parts = [_chunk_probabilities(models, {name: a[i:i + chunk] for name, a in arrays.items()})
+             for i in range(0, len(arrays["mfcc"]), chunk)]
+    return {view: np.concatenate([p[view] for p in parts]) for view in MODEL_VIEWS}
+
+
+def _chunk_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     batch = {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
     fused = torch.softmax(models.video(batch), 1).numpy()
     audio = torch.softmax(models.audio({"mfcc": batch["mfcc"]}), 1).numpy()

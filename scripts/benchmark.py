@@ -75,11 +75,15 @@ def scenario_audio_epoch() -> dict:
 
 
 def make_long_video(seconds: int, target: Path) -> Path:
-    """A real CREMA-D clip looped to ``seconds`` (H.264 + AAC) with ffmpeg."""
-    clip = sorted((SHARED / "crema-d-video").glob("*.flv"))[0]
-    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-stream_loop", str(seconds // 2 + 1), "-i", str(clip),
+    """Real CREMA-D clips concatenated (and re-encoded, H.264 + AAC) to ``seconds`` with ffmpeg."""
+    clips = sorted((SHARED / "crema-d-video").glob("*.flv"))
+    listing = target.with_suffix(".txt")
+    repeats = seconds // 2 + 1
+    listing.write_text("".join(f"file '{clips[i % len(clips)]}'\n" for i in range(repeats)))
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
                     "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(target)],
                    check=True)
+    listing.unlink()
     return target
 
 
