@@ -30,15 +30,13 @@ def sources_markdown(sources: list[DatasetSource], problems: dict[str, str]) -> 
     return "\n".join(lines) + "\n"
 
 
-def write_sources(sources: list[DatasetSource], problems: dict[str, str]) -> str:
-    """data/raw/sources.json for the next stage and reports/data/sources.md for people; returns the Markdown."""
+def write_sources(sources: list[DatasetSource], problems: dict[str, str]) -> None:
+    """data/raw/sources.json for the next stage and reports/data/sources.md for people."""
     atomic.write_json(paths.SOURCES, {
         "datasets": {s.name: s.to_dict() for s in sources},
         "unavailable": problems,
     })
-    markdown = sources_markdown(sources, problems)
-    atomic.write_text(paths.report_dir("data") / "sources.md", markdown)
-    return markdown
+    atomic.write_text(paths.report_dir("data") / "sources.md", sources_markdown(sources, problems))
 
 
 def download_datasets(

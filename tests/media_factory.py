@@ -14,22 +14,26 @@ def tone(seconds: float, sample_rate: int = 44100, amplitude: float = 0.3) -> np
     return (amplitude * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
 
 
+def _encode_audio(container, stream, signal: np.ndarray, sample_rate: int, frame_size: int) -> None:
+    """Encode a mono float signal into ``stream`` frame by frame (the last frame zero-padded)."""
+    planar_float = stream.format.name == "fltp"
+    for start in range(0, len(signal), frame_size):
+        chunk = np.pad(signal[start:start + frame_size], (0, max(0, frame_size - len(signal[start:]))))
+        data = chunk.astype(np.float32) if planar_float else (np.clip(chunk, -1, 1) * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(data.reshape(1, -1), format=stream.format.name, layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+
+
 def write_audio(path: Path, signal: np.ndarray, sample_rate: int, codec: str) -> Path:
     """Encode a mono float signal with ``codec`` (pcm_s16le, flac, mp3, aac) into ``path``."""
-    planar_float = codec in ("mp3", "aac")
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=sample_rate, layout="mono")
-        stream.format = "fltp" if planar_float else "s16"
-        frame_size = 1152 if codec == "mp3" else 1024
-        for start in range(0, len(signal), frame_size):
-            chunk = np.pad(signal[start:start + frame_size], (0, max(0, frame_size - len(signal[start:]))))
-            data = chunk.astype(np.float32) if planar_float else (np.clip(chunk, -1, 1) * 32767).astype(np.int16)
-            frame = av.AudioFrame.from_ndarray(data.reshape(1, -1), format=stream.format.name, layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+        stream.format = "fltp" if codec in ("mp3", "aac") else "s16"
+        _encode_audio(container, stream, signal, sample_rate, 1152 if codec == "mp3" else 1024)
     return path
 
 
@@ -42,6 +46,8 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int = 25, audio: np.n
             video.width, video.height = frames[0].shape[1], frames[0].shape[0]
             video.pix_fmt = "yuv420p"
         sound = container.add_stream("aac", rate=sample_rate, layout="mono") if audio is not None else None
+        if sound is not None:
+            sound.format = "fltp"
         for image in frames:
             for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
@@ -49,14 +55,5 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int = 25, audio: np.n
             for packet in video.encode(None):
                 container.mux(packet)
         if sound is not None:
-            frame_size = sound.codec_context.frame_size or 1024
-            for start in range(0, len(audio), frame_size):
-                chunk = audio[start:start + frame_size]
-                chunk = np.pad(chunk, (0, frame_size - len(chunk))).astype(np.float32)
-                frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="fltp", layout="mono")
-                frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
-                for packet in sound.encode(frame):
-                    container.mux(packet)
-            for packet in sound.encode(None):
-                container.mux(packet)
+            _encode_audio(container, sound, audio, sample_rate, sound.codec_context.frame_size or 1024)
     return path
