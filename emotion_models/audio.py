@@ -38,7 +38,8 @@ class AudioEmotionNet(nn.Module):
 
 
 def augment_mfcc(config: AudioAugmentConfig, std: np.ndarray):
-    """Training-time augmentation of one MFCC image: time shift, Gaussian noise, coefficient masking."""
+    """Training-time augmentation of one MFCC image: time shift, Gaussian noise, coefficient and
+    time masking (a masked coefficient row or block of frames takes the clip's mean)."""
 
     def transform(sample: Sample, rng: np.random.Generator) -> Sample:
         mfcc = np.array(sample["mfcc"], dtype=np.float32)
@@ -50,6 +51,10 @@ def augment_mfcc(config: AudioAugmentConfig, std: np.ndarray):
         for _ in range(config.spec_mask):
             row = int(rng.integers(0, mfcc.shape[2]))
             mfcc[:, :, row] = mfcc[:, :, row].mean(axis=1, keepdims=True)
+        for _ in range(config.time_mask):
+            width = int(rng.integers(1, config.time_mask_frames + 1))
+            start = int(rng.integers(0, max(frames - width, 0) + 1))
+            mfcc[:, start:start + width, :] = mfcc.mean(axis=1, keepdims=True)
         return {**sample, "mfcc": mfcc}
 
     return transform

@@ -83,6 +83,8 @@ class TrainConfig(Strict):
     class_weighted_loss: bool = True
     # The validation metric that picks the best checkpoint, drives the LR schedule and early stopping.
     monitor: Literal["val_accuracy", "val_macro_f1"] = "val_accuracy"
+    # Mixup (Zhang et al. 2018): each batch is blended with a shuffled copy of itself, weight ~ Beta(a, a).
+    mixup_alpha: float = Field(0.0, ge=0)
 
 
 class AudioFeatureConfig(Strict):
@@ -102,6 +104,8 @@ class AudioAugmentConfig(Strict):
     time_shift: float = Field(0.2, ge=0, le=1)  # fraction of frames rolled at random
     noise_std: float = Field(0.05, ge=0)  # Gaussian noise in standardised feature units
     spec_mask: int = Field(2, ge=0)  # MFCC rows masked at random (SpecAugment style)
+    time_mask: int = Field(0, ge=0)  # blocks of frames masked at random (SpecAugment style)
+    time_mask_frames: int = Field(12, ge=1)  # widest such block
 
 
 class AudioConfig(Strict):
@@ -150,6 +154,9 @@ class TranscriptionConfig(Strict):
     model: str = "tiny.en"  # a name, or a local path to a model folder
     compute_type: str = "int8"
     language: str | None = "en"
+    # Whisper's retries at higher temperatures when a 30 s window's text looks repetitive: up to 6
+    # decodes per window (8x slower on repetitive speech), so off by default: one greedy decode.
+    temperature_fallback: bool = False
 
 
 class TextFeatureConfig(Strict):

@@ -125,12 +125,14 @@ def _chunk_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray]) -
     fused = torch.softmax(models.video(batch), 1).numpy()
     audio = torch.softmax(models.audio({"mfcc": batch["mfcc"]}), 1).numpy()
     audio[~arrays["audio_mask"].astype(bool)] = np.nan
-    n, steps = arrays["frame_mask"].shape
-    frames = {"crop": batch["frames"].flatten(0, 1), "landmarks": batch["landmarks"].flatten(0, 1)}
-    per_frame = torch.softmax(models.face(frames), 1).numpy().reshape(n, steps, -1)
     mask = arrays["frame_mask"].astype(bool)
+    per_frame = np.zeros((*mask.shape, len(SLUGS)), np.float32)
+    if mask.any():  # only frames with a face go through the face model
+        present = torch.from_numpy(mask)
+        faces = {"crop": batch["frames"][present], "landmarks": batch["landmarks"][present]}
+        per_frame[mask] = torch.softmax(models.face(faces), 1).numpy()
     with np.errstate(invalid="ignore"):
-        face = (per_frame * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        face = per_frame.sum(1) / mask.sum(1, keepdims=True)
     return {"video": fused, "audio": audio, "face": face}
 
 

@@ -17,6 +17,11 @@ def _speaker_rank(seed: int, corpus: str, speaker: str) -> str:
     return hashlib.sha256(f"{seed}:{corpus}:{speaker}".encode()).hexdigest()
 
 
+def speaker_order(speakers: Iterable[tuple[str, str]], seed: int) -> list[tuple[str, str]]:
+    """``(corpus, speaker_id)`` pairs in their seeded, input-order-independent order."""
+    return sorted(set(speakers), key=lambda pair: _speaker_rank(seed, *pair))
+
+
 def _count(n: int, fraction: float) -> int:
     if fraction <= 0 or n == 0:
         return 0
@@ -37,7 +42,7 @@ def assign_splits(
         by_corpus.setdefault(corpus, set()).add(speaker)
     assignment: dict[tuple[str, str], str] = {}
     for corpus, members in by_corpus.items():
-        ordered = sorted(members, key=lambda s: _speaker_rank(seed, corpus, s))
+        ordered = [speaker for _, speaker in speaker_order(((corpus, s) for s in members), seed)]
         n_test = _count(len(ordered), test_fraction)
         n_val = min(_count(len(ordered), val_fraction), len(ordered) - n_test - 1) if n_test else _count(
             len(ordered), val_fraction)

@@ -2,7 +2,8 @@
 
 Plain and readable, like torchvision's references: Adam, ReduceLROnPlateau on validation
 accuracy, early stopping, the best checkpoint kept, metrics logged per epoch to the logger and
-to a CSV. Deterministic on CPU for a given seed; CUDA with AMP and pinned memory when present.
+to a CSV; optional mixup (as torchvision's ``--mixup-alpha``). Deterministic on CPU for a given
+seed; CUDA with AMP and pinned memory when present.
 Checkpoints hold tensors and a JSON string only, and load with ``torch.load(weights_only=True)``.
 """
 
@@ -88,19 +89,47 @@ def _l1_penalty(model: nn.Module) -> torch.Tensor:
     return sum(p.abs().sum() for name, p in model.named_parameters() if p.requires_grad and name.endswith("weight"))
 
 
+def mix_batch(batch: Batch, permutation: torch.Tensor, weight: float) -> Batch:
+    """``weight * batch + (1 - weight) * batch[permutation]`` for every input tensor (mixup).
+
+    Integer images become float (the models scale them either way); boolean masks are OR-ed.
+    """
+    mixed = {}
+    for key, value in batch.items():
+        if key == "label" or not isinstance(value, torch.Tensor):
+            mixed[key] = value
+        elif value.dtype == torch.bool:
+            mixed[key] = value | value[permutation]
+        else:
+            value = value.float()
+            mixed[key] = weight * value + (1.0 - weight) * value[permutation]
+    return mixed
+
+
 def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, loss_fn: nn.Module,
               optimizer: torch.optim.Optimizer | None = None, scaler: torch.amp.GradScaler | None = None,
-              l1: float = 0.0) -> tuple[float, float, float]:
-    """One pass; trains when ``optimizer`` is given. Returns (loss, accuracy, macro-F1)."""
+              l1: float = 0.0, mixup_alpha: float = 0.0) -> tuple[float, float, float]:
+    """One pass; trains when ``optimizer`` is given. Returns (loss, accuracy, macro-F1).
+
+    With ``mixup_alpha`` > 0 each training batch is mixed with a shuffled copy of itself and the
+    loss weighs both labels.
+    """
     training = optimizer is not None
     model.train(training)
     total_loss, predictions, targets = 0.0, [], []
     for batch in loader:
         batch = to_device(batch, device)
         labels = batch["label"]
+        weight, permutation = 1.0, None
+        if training and mixup_alpha > 0:
+            weight = float(np.random.beta(mixup_alpha, mixup_alpha))
+            permutation = torch.randperm(labels.shape[0], device=labels.device)
+            batch = mix_batch(batch, permutation, weight)
         with torch.set_grad_enabled(training), torch.autocast(device.type, enabled=device.type == "cuda"):
             logits = model(batch)
             loss = loss_fn(logits.float(), labels)
+            if permutation is not None:
+                loss = weight * loss + (1.0 - weight) * loss_fn(logits.float(), labels[permutation])
             if training and l1:
                 loss = loss + l1 * _l1_penalty(model)
         if training:
@@ -135,7 +164,7 @@ def fit(
 ) -> list[EpochMetrics]:
     """Train ``model`` (its forward takes a batch dict and returns logits); keep the best epoch.
 
-    The checkpoint with the best validation accuracy is written to ``checkpoint_path`` (with
+    The checkpoint with the best validation score (``config.monitor``) is written to ``checkpoint_path`` (with
     ``meta`` plus the epoch and its metrics) and the per-epoch history to ``history_path``.
     """
     device = select_device()
@@ -154,7 +183,8 @@ def fit(
         for loader in (train_loader, val_loader):
             if hasattr(loader.dataset, "set_epoch"):
                 loader.dataset.set_epoch(epoch)
-        train_loss, train_acc, _ = run_epoch(model, train_loader, device, loss_fn, optimizer, scaler, config.l1)
+        train_loss, train_acc, _ = run_epoch(model, train_loader, device, loss_fn, optimizer, scaler, config.l1,
+                                             config.mixup_alpha)
         val_loss, val_acc, val_f1 = run_epoch(model, val_loader, device, loss_fn)
         score = val_f1 if config.monitor == "val_macro_f1" else val_acc
         if math.isnan(score):  # no validation clips: fall back to training accuracy

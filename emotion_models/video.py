@@ -43,13 +43,24 @@ class VideoEmotionNet(nn.Module):
         n, steps = frames.shape[:2]
         if not self.use["face"]:
             mask = torch.zeros_like(mask)
-        faces = self.face.embed(frames.flatten(0, 1), batch["landmarks"].flatten(0, 1)).view(n, steps, -1)
+        faces = self._face_embeddings(frames.flatten(0, 1), batch["landmarks"].flatten(0, 1), mask.flatten() > 0)
+        faces = faces.view(n, steps, -1)
         sequence_input = torch.cat([faces * mask.unsqueeze(-1), mask.unsqueeze(-1)], dim=-1)
         _, (hidden, _) = self.sequence(sequence_input)
         audio_mask = batch["audio_mask"].float().view(n, 1) * float(self.use["audio"])
         audio = self.audio.embed(batch["mfcc"]) * audio_mask
         text = batch["text"] if self.use["text"] else torch.zeros_like(batch["text"])
         return self.head(torch.cat([audio, hidden[-1], text], dim=1))
+
+    def _face_embeddings(self, crops: torch.Tensor, landmarks: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Per-frame face embeddings; at inference only frames with a face go through the CNN (the
+        others are masked to zero either way), so padded and faceless frames cost nothing."""
+        if self.training:
+            return self.face.embed(crops, landmarks)
+        embeddings = crops.new_zeros((crops.shape[0], self.face.embedding_size), dtype=torch.float32)
+        if present.any():
+            embeddings[present] = self.face.embed(crops[present], landmarks[present]).float()
+        return embeddings
 
 
 def video_feature_key(params: Params) -> str:

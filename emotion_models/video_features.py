@@ -15,6 +15,7 @@ Frames are decoded as a stream; only the 16 crops of each window are kept.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,7 +81,12 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0) -> VideoWin
     arrays["frame_mask"] = arrays["frame_mask"].astype(bool)
     arrays["audio_mask"] = arrays["audio_mask"].astype(bool)
 
-    signal, words = _audio_and_words(path, info, params, cpu_threads)
+    signal = _decode_signal(path, info)
+    arrays["audio_mask"][:] = signal is not None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe") as pool:
+        words = pool.submit(_transcribe, signal, params, cpu_threads)  # overlaps with frame decoding
+        last_frame = _fill_faces(path, params, windows, arrays) if info.has_video else 0.0
+        words = words.result()
     featurise_text = text_featuriser(params.video.text)
     rows = []
     for index, (start, end) in enumerate(windows):
@@ -88,10 +94,8 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0) -> VideoWin
         arrays["text"][index] = featurise_text(text)
         if signal is not None:
             arrays["mfcc"][index] = mfcc_image(signal[int(start * AUDIO_RATE):int(end * AUDIO_RATE)], params.audio.features)
-            arrays["audio_mask"][index] = True
         rows.append({"window": index, "start": start, "end": end, "transcript": text,
                      "has_audio": signal is not None, "has_video": info.has_video})
-    last_frame = _fill_faces(path, params, windows, arrays) if info.has_video else 0.0
     decoded, covered = max(0.0 if signal is None else signal.size / AUDIO_RATE, last_frame), windows[-1][1]
     if decoded < TRUNCATED_SHARE * covered and covered - decoded > 0.5:
         raise MediaError(f"{path}: truncated or corrupt: only {decoded:.2f} s of {info.duration:.2f} s decode")
@@ -102,18 +106,20 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0) -> VideoWin
     return VideoWindows(info, rows, arrays)
 
 
-def _audio_and_words(path: str, info: MediaInfo, params: Params, cpu_threads: int
-                     ) -> tuple[np.ndarray | None, list[Word]]:
+def _decode_signal(path: str, info: MediaInfo) -> np.ndarray | None:
+    """The 16 kHz mono audio track, or None when there is none that decodes."""
     if not info.has_audio:
-        return None, []
+        return None
     try:
-        signal = decode_audio(path, AUDIO_RATE)
+        return decode_audio(path, AUDIO_RATE)
     except MediaError:
-        return None, []
-    words = []
-    if params.video.transcription.enabled:
-        words = transcriber_for(params.video.transcription, cpu_threads).transcribe(signal)
-    return signal, words
+        return None
+
+
+def _transcribe(signal: np.ndarray | None, params: Params, cpu_threads: int) -> list[Word]:
+    if signal is None or not params.video.transcription.enabled:
+        return []
+    return transcriber_for(params.video.transcription, cpu_threads).transcribe(signal)
 
 
 def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], arrays: dict) -> float:

@@ -1,8 +1,8 @@
 """Speed and memory of the pipeline on this machine; results go to reports/bench/.
 
     python scripts/benchmark.py audio        # MFCC clips/s (1 and all cores), seconds per audio epoch
-    python scripts/benchmark.py scoring      # video-seconds per wall-second and peak RSS (60 s video,
-                                             # 20 short clips; transcription on and off)
+    python scripts/benchmark.py scoring      # video-seconds per wall-second and peak RSS of the score
+                                             # flow (60 s video, 20 short clips; transcription on and off)
     python scripts/benchmark.py scoring --long   # adds a 10-minute video (peak RSS target < 2 GB)
 
 Every scenario runs in its own process, so its peak RSS is its own. Needs ../shared/datasets,
@@ -95,14 +95,20 @@ def tagged_copy(clip: Path, target: Path, number: int) -> Path:
 
 
 def scenario_scoring(kind: str, transcription: bool, model_dir: str) -> dict:
-    from emotion_models.media import probe
-    from emotion_models.params import load_params
-    from emotion_models.scoring import load_models, score_file
+    """Video-seconds per wall-second of the `score` flow as users run it (params.yaml's task runner),
+    on a folder of fresh copies; the Prefect API and the models are started/loaded before timing."""
+    import yaml
+    from prefect.testing.utilities import prefect_test_harness
 
-    params = load_params(ROOT / "params.yaml")
-    params = params.model_copy(update={"video": params.video.model_copy(update={
-        "transcription": params.video.transcription.model_copy(update={"enabled": transcription})})})
-    with tempfile.TemporaryDirectory() as tmp:
+    from emotion_models.media import probe
+    from emotion_models.scoring import load_models
+    from flows.scoring import run_scoring
+
+    with tempfile.TemporaryDirectory() as tmp, prefect_test_harness():
+        raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+        raw["video"]["transcription"]["enabled"] = transcription
+        params_path = Path(tmp) / "params.yaml"
+        params_path.write_text(yaml.safe_dump(raw))
         folder = Path(tmp) / "in"
         folder.mkdir()
         if kind == "short20":
@@ -110,15 +116,13 @@ def scenario_scoring(kind: str, transcription: bool, model_dir: str) -> dict:
             files = [tagged_copy(clips[i % len(clips)], folder / f"clip{i:02d}.flv", i) for i in range(20)]
         else:
             files = [make_long_video({"60s": 60, "600s": 600}[kind], folder / f"{kind}.mp4")]
-        files = [Path(f) for f in files]
         video_seconds = sum(probe(f).duration for f in files)
         start = time.perf_counter()
-        load_models(Path(model_dir))
+        load_models(Path(model_dir).resolve())
         loaded = time.perf_counter()
-        for path in files:
-            result = score_file(path, Path(tmp) / "out", params, Path(model_dir))
-            assert result["status"] == "scored", result
+        counts = run_scoring([str(folder)], str(Path(tmp) / "out"), str(params_path), model_dir)
         done = time.perf_counter()
+        assert counts["scored"] == len(files), counts
     return {"scenario": kind, "transcription": transcription, "videos": len(files), "video_seconds": video_seconds,
             "model_load_seconds": loaded - start, "scoring_seconds": done - loaded,
             "realtime_factor": video_seconds / (done - loaded)}

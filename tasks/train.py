@@ -41,11 +41,13 @@ def best_hyperparameters(model: str) -> dict:
 
 
 def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.info, out_dir: Path | None = None,
-          use_tuned: bool = True, store: FeatureStore | None = None) -> list[EpochMetrics]:
+          use_tuned: bool = True, store: FeatureStore | None = None,
+          splits: dict[str, dict[str, int]] | None = None) -> list[EpochMetrics]:
     """Train ``spec``'s model from its feature store; writes model.pt and history.csv to models/<name>/.
 
     With ``use_tuned`` the values in models/<name>/best_hyperparameters.json override params.yaml
-    (and the log says so). ``out_dir`` and ``store`` redirect outputs and inputs (tuning trials).
+    (and the log says so). ``out_dir`` and ``store`` redirect outputs and inputs (tuning trials);
+    ``splits`` ({"train": labels, "val": labels}) replaces the manifest's split (cross-validation).
     """
     overrides = best_hyperparameters(spec.name) if use_tuned else {}
     if overrides:
@@ -55,8 +57,9 @@ def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.i
     store, arrays = store or spec.store(params), spec.arrays(params)
     out_dir = out_dir or paths.model_dir(spec.name)
     extracted = set(store.index()["clip_id"].to_list())
-    train_labels = {k: v for k, v in split_labels(spec, "train").items() if k in extracted}
-    val_labels = {k: v for k, v in split_labels(spec, "val").items() if k in extracted}
+    splits = splits or {name: split_labels(spec, name) for name in ("train", "val")}
+    train_labels = {k: v for k, v in splits["train"].items() if k in extracted}
+    val_labels = {k: v for k, v in splits["val"].items() if k in extracted}
     if not train_labels:
         raise RuntimeError(f"{spec.name}: no extracted training clips; run the {spec.name}_features stage first")
     config = spec.model_config(params)
