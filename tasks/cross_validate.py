@@ -39,11 +39,10 @@ def speaker_folds(manifest: pl.DataFrame, modality: str, folds: int, val_fractio
     speakers = speaker_order(set(zip(rows["corpus"].to_list(), rows["speaker_id"].to_list())), seed)
     if folds < 2 or folds > len(speakers):
         raise ValueError(f"{folds} folds need between 2 and {len(speakers)} speakers per modality '{modality}'")
-    groups = [speakers[i::folds] for i in range(folds)]
+    n_val = max(1, round(len(speakers) * val_fraction))
     result = []
-    for index, test in enumerate(groups):
+    for test in (speakers[i::folds] for i in range(folds)):
         rest = [s for s in speakers if s not in test]
-        n_val = max(1, round(len(speakers) * val_fraction))
         result.append({"test": set(test), "val": set(rest[:n_val]), "train": set(rest[n_val:])})
     return result
 
@@ -52,15 +51,16 @@ def cross_validate(spec: ModelSpec, params: Params, folds: int,
                    report: Callable[[str], None] = log.info) -> dict:
     """Train and test the recipe once per fold; returns per-fold and summary metrics."""
     manifest = pl.read_parquet(paths.MANIFEST).filter(~pl.col("composed"))
-    keys = list(zip(manifest["corpus"].to_list(), manifest["speaker_id"].to_list()))
-    manifest = manifest.with_columns(pl.Series("speaker_key", [f"{c}/{s}" for c, s in keys]))
     rows = manifest.filter(pl.col("modality") == spec.modality)
+    clips = list(zip(rows["clip_id"].to_list(), rows["label"].to_list(),
+                     zip(rows["corpus"].to_list(), rows["speaker_id"].to_list())))
     datasets = dict(zip(rows["clip_id"].to_list(), rows["dataset"].to_list()))
     store = spec.store(params)
     results = []
     for number, fold in enumerate(speaker_folds(manifest, spec.modality, folds, params.data.split.val_fraction,
                                                 params.seed), start=1):
-        labels = {name: _labels(rows, members) for name, members in fold.items()}
+        labels = {name: {clip: label for clip, label, speaker in clips if speaker in members}
+                  for name, members in fold.items()}
         report(f"fold {number}/{folds}: test speakers {sorted(s for _, s in fold['test'])}")
         with tempfile.TemporaryDirectory() as tmp:
             history = train(spec, params, report=report, out_dir=Path(tmp), use_tuned=False, store=store,
@@ -74,11 +74,6 @@ def cross_validate(spec: ModelSpec, params: Params, folds: int,
     summary = {name: {"mean": statistics.mean(r[name] for r in results),
                       "std": statistics.stdev(r[name] for r in results)} for name in ("accuracy", "macro_f1")}
     return {"model": spec.name, "folds": results, **summary}
-
-
-def _labels(rows: pl.DataFrame, members: set[tuple[str, str]]) -> dict[str, int]:
-    chosen = rows.filter(pl.col("speaker_key").is_in([f"{c}/{s}" for c, s in members]))
-    return dict(zip(chosen["clip_id"].to_list(), chosen["label"].to_list()))
 
 
 def main() -> None:
