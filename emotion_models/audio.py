@@ -1,4 +1,6 @@
-"""The audio emotion model: a torchvision CNN over MFCC images, then the dense head."""
+"""The audio emotion model: a torchvision CNN over MFCC images, optionally with the clip's
+utterance statistics (MFCC mean/std and prosody) concatenated to its pooled features, then the
+dense head."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from emotion_models.audio_features import feature_key, featurise_audio, image_shape
+from emotion_models.audio_features import feature_key, featurise_audio, image_shape, statistics_size
 from emotion_models.backbones import Backbone, dense_head
 from emotion_models.feature_data import Sample
 from emotion_models.labels import NUM_CLASSES
@@ -18,23 +20,30 @@ from emotion_models.shards import FeatureStore
 
 
 class AudioEmotionNet(nn.Module):
-    """(N, 3, frames, n_mfcc) MFCC images -> 5 class logits; ``embed`` gives the head's last hidden layer."""
+    """(N, 3, frames, n_mfcc) MFCC images [+ (N, statistics) utterance statistics] -> 5 class logits;
+    ``embed`` gives the head's last hidden layer."""
 
-    def __init__(self, backbone: BackboneConfig, head: DenseHead, input_shape: tuple[int, int, int]) -> None:
+    def __init__(self, backbone: BackboneConfig, head: DenseHead, input_shape: tuple[int, int, int],
+                 statistics: int = 0) -> None:
         super().__init__()
         channels, _, coefficients = input_shape
         self.register_buffer("mean", torch.zeros(channels, 1, coefficients))
         self.register_buffer("std", torch.ones(channels, 1, coefficients))
+        self.register_buffer("stats_mean", torch.zeros(statistics))
+        self.register_buffer("stats_std", torch.ones(statistics))
+        self.use_statistics = statistics > 0
         self.backbone = Backbone(backbone)
-        self.head = dense_head(self.backbone.out_features, head, NUM_CLASSES)
+        self.head = dense_head(self.backbone.out_features + statistics, head, NUM_CLASSES)
         self.embedding_size = head.units
 
-    def embed(self, mfcc: torch.Tensor) -> torch.Tensor:
+    def embed(self, mfcc: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
         features = self.backbone((mfcc - self.mean) / self.std)
+        if self.use_statistics:
+            features = torch.cat([features, (stats - self.stats_mean) / self.stats_std], dim=1)
         return self.head[:-1](features)
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.head[-1](self.embed(batch["mfcc"]))
+        return self.head[-1](self.embed(batch["mfcc"], batch.get("stats")))
 
 
 def augment_mfcc(config: AudioAugmentConfig, std: np.ndarray):
@@ -70,17 +79,18 @@ class AudioSpec(ModelSpec):
         return feature_key(params.audio.features)
 
     def arrays(self, params: Params) -> dict[str, tuple[int, ...]]:
-        return {"mfcc": image_shape(params.audio.features)}
+        return {"mfcc": image_shape(params.audio.features), "stats": (statistics_size(params.audio.features),)}
 
     def model_config(self, params: Params) -> dict:
         return {"backbone": params.audio.backbone.model_dump(), "head": params.audio.head.model_dump(),
-                "features": params.audio.features.model_dump()}
+                "features": params.audio.features.model_dump(), "use_statistics": params.audio.use_statistics}
 
     def build(self, config: dict, pretrained: bool = True) -> AudioEmotionNet:
         features = AudioFeatureConfig(**config["features"])
         backbone = BackboneConfig(**config["backbone"])
         backbone = backbone.model_copy(update={"pretrained": backbone.pretrained and pretrained})
-        return AudioEmotionNet(backbone, DenseHead(**config["head"]), image_shape(features))
+        statistics = statistics_size(features) if config["use_statistics"] else 0
+        return AudioEmotionNet(backbone, DenseHead(**config["head"]), image_shape(features), statistics)
 
     def featuriser(self, params: Params):
         return partial(featurise_audio, config=params.audio.features)
@@ -89,6 +99,10 @@ class AudioSpec(ModelSpec):
         mean, std = standardisation(store, "mfcc", arrays["mfcc"], train_ids, axes=(1,))
         model.mean.copy_(mean)
         model.std.copy_(std)
+        if model.use_statistics:
+            mean, std = standardisation(store, "stats", arrays["stats"], train_ids, axes=())
+            model.stats_mean.copy_(mean)
+            model.stats_std.copy_(std)
 
     def train_transform(self, params: Params, model: AudioEmotionNet):
         return augment_mfcc(params.audio.augment, model.std.cpu().numpy())

@@ -4,6 +4,12 @@ A clip is decoded to mono 16 kHz, its leading and trailing silence trimmed, then
 (longer clips) or zero-padded equally on both sides (shorter clips) to a fixed window, and turned into a 3-channel image of shape
 (3, frames, n_mfcc) = (3, 126, 13) for 4 s: channel 0 the MFCCs, 1 their delta (first time
 derivative), 2 the delta-delta (second derivative).
+
+Beside the image, each clip gets a vector of utterance statistics (``utterance_statistics``):
+the mean and standard deviation over the whole trimmed clip of every MFCC and delta, and the
+prosody that 13 MFCCs leave out: pitch level, range and movement, voicing, loudness dynamics and
+spectral shape. Measured on the shared RAVDESS actors (3 speaker folds, an SVM on these values
+alone): MFCC statistics 54%, with prosody 59%, so the audio model's head sees them next to the CNN.
 """
 
 from __future__ import annotations
@@ -30,6 +36,22 @@ def n_frames(config: AudioFeatureConfig) -> int:
 
 def image_shape(config: AudioFeatureConfig) -> tuple[int, int, int]:
     return 3, n_frames(config), config.n_mfcc
+
+
+PROSODY_NAMES = (
+    "log_f0_mean", "log_f0_std", "log_f0_p10", "log_f0_p90", "log_f0_range", "log_f0_abs_slope", "log_f0_slope_std",
+    "voiced_share", "level_db_std", "level_db_range", "level_db_abs_slope", "log_centroid_mean", "log_centroid_std",
+    "flatness_mean", "log_rolloff_mean", "zero_crossing_mean", "zero_crossing_std",
+)  # absolute level and clip duration are left out: they depend on the recording, not the speaker
+PROSODY_FRAME, PROSODY_HOP = 1024, 256
+VOICED_DB = 25.0  # a voiced frame is at most this far below the loudest one ...
+VOICED_ZCR = 0.2  # ... and crosses zero less often than this (noise and fricatives cross more)
+FALLBACK_F0 = 150.0  # pitch statistics of a clip with almost no voiced frames
+
+
+def statistics_size(config: AudioFeatureConfig) -> int:
+    """Length of the utterance statistics vector: mean and std of each MFCC and delta, then prosody."""
+    return 4 * config.n_mfcc + len(PROSODY_NAMES)
 
 
 def feature_key(config: AudioFeatureConfig) -> str:
@@ -66,6 +88,40 @@ def mfcc_image(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     return np.stack([mfcc, delta, delta2]).transpose(0, 2, 1).astype(np.float32)
 
 
+def utterance_statistics(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
+    """(statistics_size,) float32 summary of a whole clip (see the module docstring and PROSODY_NAMES).
+
+    Pitch is YIN's estimate (``pitch_fmin``..``pitch_fmax`` Hz) on voiced frames; probabilistic
+    YIN changed accuracy little and costs 50 times more, which video scoring pays per window.
+    """
+    rate = config.sample_rate
+    signal = np.pad(signal, (0, max(0, 9 * config.hop_length - signal.shape[0])))  # delta needs 9 frames
+    mfcc = librosa.feature.mfcc(y=signal, sr=rate, n_mfcc=config.n_mfcc, n_fft=config.n_fft,
+                                hop_length=config.hop_length)
+    delta = librosa.feature.delta(mfcc, order=1)
+    cepstral = [mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)]
+
+    f0 = librosa.yin(signal, fmin=config.pitch_fmin, fmax=config.pitch_fmax, sr=rate,
+                     frame_length=PROSODY_FRAME, hop_length=PROSODY_HOP)
+    level = 20 * np.log10(librosa.feature.rms(y=signal, frame_length=PROSODY_FRAME, hop_length=PROSODY_HOP)[0] + 1e-5)
+    crossings = librosa.feature.zero_crossing_rate(signal, frame_length=PROSODY_FRAME, hop_length=PROSODY_HOP)[0]
+    frames = min(f0.size, level.size, crossings.size)
+    f0, level, crossings = f0[:frames], level[:frames], crossings[:frames]
+    voiced = (level > level.max() - VOICED_DB) & (crossings < VOICED_ZCR)
+    log_f0 = np.log(f0[voiced] if voiced.sum() > 3 else np.full(4, FALLBACK_F0))
+    slope = np.diff(log_f0)
+    spectrum = np.abs(librosa.stft(signal, n_fft=PROSODY_FRAME, hop_length=PROSODY_HOP))
+    log_centroid = np.log(librosa.feature.spectral_centroid(S=spectrum, sr=rate)[0] + 1.0)
+    log_rolloff = np.log(librosa.feature.spectral_rolloff(S=spectrum, sr=rate)[0] + 1.0)
+    p10, p90 = np.percentile(log_f0, [10, 90])
+    level_p10, level_p90 = np.percentile(level, [10, 90])
+    prosody = [log_f0.mean(), log_f0.std(), p10, p90, p90 - p10, np.abs(slope).mean(), slope.std(),
+               voiced.mean(), level.std(), level_p90 - level_p10, np.abs(np.diff(level)).mean(),
+               log_centroid.mean(), log_centroid.std(), librosa.feature.spectral_flatness(S=spectrum)[0].mean(),
+               log_rolloff.mean(), crossings.mean(), crossings.std()]
+    return np.nan_to_num(np.concatenate([*cepstral, prosody]).astype(np.float32))
+
+
 def trim_silence(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     """Cut leading and trailing silence (``trim_db`` below the peak), so the window holds speech."""
     if config.trim_db is None:
@@ -75,17 +131,19 @@ def trim_silence(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     return trimmed if trimmed.size else signal
 
 
-def clip_features(path: str, config: AudioFeatureConfig) -> np.ndarray:
-    """Decode, check, trim and featurise one clip (any container PyAV reads)."""
+def clip_features(path: str, config: AudioFeatureConfig) -> dict[str, np.ndarray]:
+    """Decode, check, trim and featurise one clip (any container PyAV reads): ``mfcc`` image and
+    utterance ``stats``."""
     signal = decode_audio(path, config.sample_rate)
     check_signal(signal, config, path)
-    return mfcc_image(trim_silence(signal, config), config)
+    speech = trim_silence(signal, config)
+    return {"mfcc": mfcc_image(speech, config), "stats": utterance_statistics(speech, config)}
 
 
 def featurise_audio(row: dict, config: AudioFeatureConfig) -> Extracted:
     """MFCC image of one manifest row, or the reason it was rejected (never raises)."""
     try:
-        return Extracted(row, {"mfcc": clip_features(row["path"], config)})
+        return Extracted(row, clip_features(row["path"], config))
     except MediaError as exc:
         return Extracted(row, reason=str(exc))
     except Exception as exc:  # a worker must report, not crash the batch

@@ -117,7 +117,7 @@ def predict_file(path: Path, params_path: Path, model_dir: Path) -> dict:
         else:
             model, meta = AudioSpec().load(model_dir / "audio" / "model.pt")
             features = AudioFeatureConfig(**meta["config"]["features"])
-            batch = {"mfcc": torch.from_numpy(clip_features(str(path), features))[None]}
+            batch = {name: torch.from_numpy(array)[None] for name, array in clip_features(str(path), features).items()}
             kind = "audio"
         with torch.no_grad():
             probabilities = torch.softmax(model(batch), 1)[0].tolist()

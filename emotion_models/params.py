@@ -96,6 +96,8 @@ class AudioFeatureConfig(Strict):
     silence_rms: float = 1e-4  # clips whose RMS is below this are rejected as silent
     trim_db: float | None = 30.0  # leading/trailing silence quieter than peak - trim_db is cut (None: keep)
     min_seconds: float = 0.3
+    pitch_fmin: float = 65.0  # pitch search range of the utterance statistics (Hz)
+    pitch_fmax: float = 600.0
     shard_rows: int = 256
     workers: int = 0  # 0 = every core
 
@@ -112,6 +114,7 @@ class AudioConfig(Strict):
     features: AudioFeatureConfig = AudioFeatureConfig()
     backbone: BackboneConfig = BackboneConfig()
     head: DenseHead = DenseHead()
+    use_statistics: bool = True  # utterance statistics (MFCC mean/std, prosody) beside the CNN features
     augment: AudioAugmentConfig = AudioAugmentConfig()
     train: TrainConfig = TrainConfig()
 

@@ -123,7 +123,7 @@ def window_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray],
 def _chunk_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     batch = {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
     fused = torch.softmax(models.video(batch), 1).numpy()
-    audio = torch.softmax(models.audio({"mfcc": batch["mfcc"]}), 1).numpy()
+    audio = torch.softmax(models.audio({"mfcc": batch["mfcc"], "stats": batch["audio_stats"]}), 1).numpy()
     audio[~arrays["audio_mask"].astype(bool)] = np.nan
     mask = arrays["frame_mask"].astype(bool)
     per_frame = np.zeros((*mask.shape, len(SLUGS)), np.float32)

@@ -48,7 +48,7 @@ class VideoEmotionNet(nn.Module):
         sequence_input = torch.cat([faces * mask.unsqueeze(-1), mask.unsqueeze(-1)], dim=-1)
         _, (hidden, _) = self.sequence(sequence_input)
         audio_mask = batch["audio_mask"].float().view(n, 1) * float(self.use["audio"])
-        audio = self.audio.embed(batch["mfcc"]) * audio_mask
+        audio = self.audio.embed(batch["mfcc"], batch["audio_stats"]) * audio_mask
         text = batch["text"] if self.use["text"] else torch.zeros_like(batch["text"])
         return self.head(torch.cat([audio, hidden[-1], text], dim=1))
 

@@ -6,8 +6,8 @@ A video is split into windows of ``window_seconds`` (4 s); a trailing piece shor
 - ``frames`` (16, 64, 64, 3) uint8 and ``landmarks`` (16, 1404): faces of frames sampled at
   4 FPS by the face model's preprocessing; ``frame_mask`` marks frames where a face was found
   (a frame without a face is masked, never invented);
-- ``mfcc`` (3, 126, 13): the audio model's MFCC image of the window; ``audio_mask`` is False
-  when the file has no (decodable) audio track;
+- ``mfcc`` (3, 126, 13) and ``audio_stats`` (69,): the audio model's MFCC image and utterance
+  statistics of the window; ``audio_mask`` is False when the file has no (decodable) audio track;
 - ``text`` (9,): emotion and sentiment features of the words Whisper heard in the window.
 Frames are decoded as a stream; only the 16 crops of each window are kept.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emotion_models.audio_features import image_shape, mfcc_image
+from emotion_models.audio_features import image_shape, mfcc_image, statistics_size, utterance_statistics
 from emotion_models.face_preprocess import LANDMARK_VALUES, NoFaceError, preprocessor_for
 from emotion_models.media import MediaError, MediaInfo, decode_audio, iter_frames, probe
 from emotion_models.params import Params, VideoFeatureConfig
@@ -65,7 +65,8 @@ class VideoWindows:
 def video_array_shapes(params: Params) -> dict[str, tuple[int, ...]]:
     n, size = frames_per_window(params.video.features), params.face.features.size
     return {"frames": (n, size, size, 3), "frame_mask": (n,), "landmarks": (n, LANDMARK_VALUES),
-            "mfcc": image_shape(params.audio.features), "audio_mask": (), "text": (N_TEXT_FEATURES,)}
+            "mfcc": image_shape(params.audio.features), "audio_stats": (statistics_size(params.audio.features),),
+            "audio_mask": (), "text": (N_TEXT_FEATURES,)}
 
 
 def extract_windows(path: str, params: Params, cpu_threads: int = 0) -> VideoWindows:
@@ -93,7 +94,9 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0) -> VideoWin
         text = " ".join(w.text for w in words_in(words, start, end))
         arrays["text"][index] = featurise_text(text)
         if signal is not None:
-            arrays["mfcc"][index] = mfcc_image(signal[int(start * AUDIO_RATE):int(end * AUDIO_RATE)], params.audio.features)
+            piece = signal[int(start * AUDIO_RATE):int(end * AUDIO_RATE)]
+            arrays["mfcc"][index] = mfcc_image(piece, params.audio.features)
+            arrays["audio_stats"][index] = utterance_statistics(piece, params.audio.features)
         rows.append({"window": index, "start": start, "end": end, "transcript": text,
                      "has_audio": signal is not None, "has_video": info.has_video})
     decoded, covered = max(0.0 if signal is None else signal.size / AUDIO_RATE, last_frame), windows[-1][1]

@@ -1,4 +1,4 @@
-"""MFCC images from real and generated clips; bad files become rejects, never crashes."""
+"""MFCC images and utterance statistics from real and generated clips; bad files become rejects, never crashes."""
 
 from functools import partial
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from emotion_models.audio_features import (
+    PROSODY_NAMES,
     SilentAudioError,
     clip_features,
     feature_key,
@@ -13,6 +14,8 @@ from emotion_models.audio_features import (
     fix_length,
     image_shape,
     mfcc_image,
+    statistics_size,
+    utterance_statistics,
 )
 from emotion_models.media import MediaError
 from emotion_models.params import AudioFeatureConfig
@@ -40,15 +43,34 @@ def test_fix_length_centre_crops_and_centre_pads():
 
 def test_real_ravdess_clip():
     require_shared()
-    image = clip_features(str(RAVDESS / "Actor_05" / "03-01-05-02-01-01-05.wav"), CONFIG)
-    assert image.shape == (3, 126, 13) and np.isfinite(image).all()
+    features = clip_features(str(RAVDESS / "Actor_05" / "03-01-05-02-01-01-05.wav"), CONFIG)
+    assert features["mfcc"].shape == (3, 126, 13) and np.isfinite(features["mfcc"]).all()
+    assert features["stats"].shape == (statistics_size(CONFIG),) == (69,) and np.isfinite(features["stats"]).all()
+    # actor 05 is a man: his speaking pitch lies well inside 65-300 Hz
+    assert 65 < np.exp(features["stats"][4 * 13 + PROSODY_NAMES.index("log_f0_mean")]) < 300
+
+
+def _prosody(signal: np.ndarray) -> dict[str, float]:
+    return dict(zip(PROSODY_NAMES, utterance_statistics(signal, CONFIG)[4 * CONFIG.n_mfcc:]))
+
+
+def test_utterance_statistics_follow_pitch_and_loudness():
+    t = np.arange(32000) / 16000
+    low, high = (0.3 * np.sin(2 * np.pi * f * t).astype(np.float32) for f in (110, 220))
+    assert np.exp(_prosody(low)["log_f0_mean"]) == pytest.approx(110, rel=0.03)
+    assert np.exp(_prosody(high)["log_f0_mean"]) == pytest.approx(220, rel=0.03)
+    glide = (0.3 * np.sin(2 * np.pi * (110 * t + 55 * t**2))).astype(np.float32)  # 110 -> 330 Hz
+    assert _prosody(glide)["log_f0_range"] > 0.5 > _prosody(high)["log_f0_range"]
+    swell = high * np.linspace(0.05, 1.0, t.size, dtype=np.float32)
+    assert _prosody(swell)["level_db_std"] > 5 * _prosody(high)["level_db_std"]
+    assert _prosody(high)["voiced_share"] > 0.9
 
 
 @pytest.mark.parametrize("codec, suffix, rate", [("flac", "flac", 48000), ("mp3", "mp3", 44100),
                                                  ("pcm_s16le", "wav", 8000)])
 def test_other_containers_and_sample_rates(tmp_path, codec, suffix, rate):
     path = write_audio(tmp_path / f"clip.{suffix}", tone(3.0, rate), rate, codec)
-    assert clip_features(str(path), CONFIG).shape == (3, 126, 13)
+    assert clip_features(str(path), CONFIG)["mfcc"].shape == (3, 126, 13)
 
 
 def test_silent_short_and_unreadable_files_are_explained(tmp_path):
@@ -74,8 +96,6 @@ def test_extraction_rejects_bad_files_and_skips_done_work(tmp_path):
     bad.write_bytes(b"RIFF\x00\x00")
     rows = [{"clip_id": "x:good", "path": str(good), "label": 1}, {"clip_id": "x:bad", "path": str(bad), "label": 2}]
     store = FeatureStore(tmp_path / "store", feature_key(CONFIG), "parquet")
-
-
     featurise = partial(featurise_audio, config=CONFIG)
     assert extract(rows, featurise, store, workers=1, shard_rows=8) == (1, 1)
     assert store.rejects()["path"].to_list() == [str(bad)]
@@ -91,8 +111,6 @@ def test_parallel_extraction_matches_serial(tmp_path):
     require_shared()
     clips = sorted((RAVDESS / "Actor_02").glob("*.wav"))[:6]
     rows = [{"clip_id": p.name, "path": str(p), "label": 0} for p in clips]
-
-
     featurise = partial(featurise_audio, config=CONFIG)
     serial = FeatureStore(tmp_path / "serial", "k", "parquet")
     parallel = FeatureStore(tmp_path / "parallel", "k", "parquet")
@@ -102,3 +120,5 @@ def test_parallel_extraction_matches_serial(tmp_path):
         return {cid: a for t, arr in store.iter_shards(["mfcc"]) for cid, a in zip(t["clip_id"], arr["mfcc"])}
     a, b = load(serial), load(parallel)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    (_, arrays), *_ = list(parallel.iter_shards(["stats"], {"stats": (69,)}))
+    assert np.isfinite(arrays["stats"]).all()

@@ -38,6 +38,8 @@ def test_windows_of_a_generated_video(tmp_path):
     assert [(r["start"], r["end"]) for r in video.rows] == [(0.0, 4.0)]
     assert video.arrays["frames"].shape == (1, 16, 64, 64, 3) and video.arrays["frame_mask"].all()
     assert video.arrays["mfcc"].shape == (1, 3, 126, 13) and video.arrays["audio_mask"].all()
+    assert video.arrays["audio_stats"].shape == (1, 69)
+    assert np.exp(video.arrays["audio_stats"][0, 52]) == pytest.approx(220, rel=0.03)  # the tone's pitch
     assert video.arrays["text"].shape == (1, 9)
 
 
