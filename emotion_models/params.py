@@ -160,6 +160,9 @@ class TranscriptionConfig(Strict):
     # Whisper's retries at higher temperatures when a 30 s window's text looks repetitive: up to 6
     # decodes per window (8x slower on repetitive speech), so off by default: one greedy decode.
     temperature_fallback: bool = False
+    # Long audio is heard in pieces of this length (a multiple of the 4 s window, so a window's words
+    # come from one piece): Whisper's features for the whole of a 10-minute file take ~300 MB.
+    chunk_seconds: float = Field(120.0, gt=0)
 
 
 class TextFeatureConfig(Strict):

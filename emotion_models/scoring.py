@@ -29,10 +29,12 @@ import torch
 
 from emotion_models import atomic
 from emotion_models.audio import AudioSpec
+from emotion_models.audio_features import mfcc_image, utterance_statistics
 from emotion_models.face import FaceSpec
 from emotion_models.labels import CLASS_NAMES
 from emotion_models.media import MediaError
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, Params
+from emotion_models.transcription import transcriber_for
 from emotion_models.video import VideoSpec
 from emotion_models.video_features import extract_windows
 
@@ -106,6 +108,17 @@ def load_models(model_dir: Path = Path("models")) -> ScoringModels:
                                          AudioFeatureConfig(**meta["config"]["audio"]["features"]),
                                          FaceFeatureConfig(**meta["config"]["face"]["features"]))
         return _MODELS[key]
+
+
+def warm_up(models: ScoringModels, params: Params) -> None:
+    """Pay once per process, before the first video, what it would otherwise pay: librosa's lazy
+    imports (~3 s on first use) and loading Whisper. MediaPipe graphs are built per worker thread."""
+    feature_params = models.feature_params(params)
+    silence = np.zeros(feature_params.audio.features.sample_rate, np.float32)
+    mfcc_image(silence, feature_params.audio.features)
+    utterance_statistics(silence, feature_params.audio.features)
+    if params.video.transcription.enabled:
+        transcriber_for(params.video.transcription)
 
 
 @torch.no_grad()

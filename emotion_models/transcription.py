@@ -23,6 +23,8 @@ import numpy as np
 
 from emotion_models.params import TranscriptionConfig
 
+SAMPLE_RATE = 16000  # Whisper hears 16 kHz mono
+
 
 @dataclass(frozen=True)
 class Word:
@@ -63,7 +65,13 @@ class Transcriber:
             self._model = whisper.load_model(model)
 
     def transcribe(self, signal: np.ndarray) -> list[Word]:
-        """Words of one 16 kHz mono signal with their start and end times in seconds."""
+        """Words of one 16 kHz mono signal with their start and end times in seconds, heard in
+        pieces of ``chunk_seconds`` so memory does not grow with the length of the file."""
+        piece = int(self.config.chunk_seconds * SAMPLE_RATE)
+        return [Word(w.start + start / SAMPLE_RATE, w.end + start / SAMPLE_RATE, w.text)
+                for start in range(0, signal.size, piece) for w in self._transcribe(signal[start:start + piece])]
+
+    def _transcribe(self, signal: np.ndarray) -> list[Word]:
         if signal.size == 0:
             return []
         if self.config.backend == "faster-whisper":

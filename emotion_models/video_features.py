@@ -85,7 +85,9 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0) -> VideoWin
     signal = _decode_signal(path, info)
     arrays["audio_mask"][:] = signal is not None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe") as pool:
-        words = pool.submit(_transcribe, signal, params, cpu_threads)  # overlaps with frame decoding
+        # Whisper overlaps with frame decoding; audio past the last window would cost a whole 30 s pass
+        speech = None if signal is None else signal[:int(windows[-1][1] * AUDIO_RATE)]
+        words = pool.submit(_transcribe, speech, params, cpu_threads)
         last_frame = _fill_faces(path, params, windows, arrays) if info.has_video else 0.0
         words = words.result()
     featurise_text = text_featuriser(params.video.text)

@@ -11,7 +11,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from emotion_models.params import ScoringConfig, load_params
 from emotion_models.score_report import render_batch_report, summary_markdown
-from emotion_models.scoring import check_writable, discover_videos, load_models, score_file
+from emotion_models.scoring import check_writable, discover_videos, load_models, score_file, warm_up
 from flows.common import publish_markdown
 
 
@@ -38,8 +38,9 @@ def score_flow(folders: list[str], out: str, params_path: str | None = None, mod
     """Score the videos below ``folders`` into ``out`` (windows/, videos/, rejects/, report.html)."""
     params = load_params(params_path)
     out_path, models = Path(out).resolve(), Path(model_dir).resolve()
-    load_models(models)  # missing models or an unwritable output fail the run: nothing could be scored
+    loaded = load_models(models)  # missing models or an unwritable output fail the run: nothing could be scored
     check_writable(out_path)
+    warm_up(loaded, params)
     files = [str(p.resolve()) for p in discover_videos(folders, params.scoring.extensions)]
     print(f"{len(files)} video files found in {', '.join(folders)}")
     futures = score_task.map(files, out=unmapped(str(out_path)), params_path=unmapped(params_path),

@@ -72,7 +72,7 @@ def test_every_good_clip_has_windows_and_a_summary(scored, video_folder):
     assert crema["transcript"].str.contains("(?i)forget").all() and crema["has_face"].all()
     huge = windows.filter(pl.col("path").str.ends_with("huge.mp4"))
     assert huge["has_face"].all() and huge["face_happy"].null_count() == 0
-    assert (out / "report.html").read_text().count("<img") == len(good)
+    assert (out / "report.html").read_text().count("<svg") == len(good)
 
 
 def test_every_bad_file_is_a_reject_with_a_reason(scored):

@@ -74,6 +74,17 @@ def test_offline_whisper_hears_the_real_crema_d_actor():
     assert sum("jacket" in text for text in texts) >= 2
 
 
+def test_long_audio_is_heard_in_pieces_with_their_own_times():
+    require_shared()
+    clip = decode_audio(sorted(CREMA_D_VIDEO.glob("*.flv"))[0], 16000)[:2 * 16000]
+    two = np.concatenate([clip, np.zeros(2 * 16000, np.float32), clip])  # the sentence at 0 s and at 4 s
+    words = transcriber_for(TranscriptionConfig(chunk_seconds=4.0)).transcribe(two)
+    first = [w for w in words if w.start < 4.0]
+    second = [w for w in words if w.start >= 4.0]
+    assert "forget" in " ".join(w.text for w in first).lower() and "forget" in " ".join(w.text for w in second).lower()
+    assert all(4.0 <= w.start <= w.end <= 6.5 for w in second)
+
+
 @pytest.mark.parametrize("sentence, emotion", [
     ("I am furious, this outrageous insult makes me so angry", "anger"),
     ("What a wonderful happy day, I love celebrating with my friends", "joy"),
