@@ -141,7 +141,7 @@ def clip_features(path: str, config: AudioFeatureConfig) -> dict[str, np.ndarray
 
 
 def featurise_audio(row: dict, config: AudioFeatureConfig) -> Extracted:
-    """MFCC image of one manifest row, or the reason it was rejected (never raises)."""
+    """MFCC image and utterance statistics of one manifest row, or the reason it was rejected (never raises)."""
     try:
         return Extracted(row, clip_features(row["path"], config))
     except MediaError as exc:

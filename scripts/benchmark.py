@@ -97,14 +97,13 @@ def tagged_copy(clip: Path, target: Path, number: int) -> Path:
 def scenario_scoring(kind: str, transcription: bool, model_dir: str) -> dict:
     """Video-seconds per wall-second of the `score` flow as users run it (params.yaml's task runner),
     on a folder of fresh copies. The Prefect API is started before timing; the once-per-process
-    startup (models, Whisper and library imports: `load_models` + `warm_up`; the client's first flow
-    run, here on an empty folder) is timed apart and included in ``realtime_factor_with_startup``."""
+    startup (the first flow run, here over an empty folder: models, Whisper and library imports via
+    `load_models` + `warm_up`, the Prefect client's handshake) is timed apart and included in
+    ``realtime_factor_with_startup``."""
     import yaml
     from prefect.testing.utilities import prefect_test_harness
 
     from emotion_models.media import probe
-    from emotion_models.params import load_params
-    from emotion_models.scoring import load_models, warm_up
     from flows.scoring import run_scoring
 
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness():
@@ -121,10 +120,9 @@ def scenario_scoring(kind: str, transcription: bool, model_dir: str) -> dict:
             files = [make_long_video({"60s": 60, "600s": 600}[kind], folder / f"{kind}.mp4")]
         video_seconds = sum(probe(f).duration for f in files)
         start = time.perf_counter()
-        warm_up(load_models(Path(model_dir).resolve()), load_params(params_path))
-        empty = Path(tmp) / "empty"
+        empty = Path(tmp) / "empty"  # a run over no files: models, warm_up and the Prefect client's handshake
         empty.mkdir()
-        run_scoring([str(empty)], str(Path(tmp) / "out-empty"), str(params_path), model_dir)  # Prefect handshake
+        run_scoring([str(empty)], str(Path(tmp) / "out-empty"), str(params_path), model_dir)
         loaded = time.perf_counter()
         counts = run_scoring([str(folder)], str(Path(tmp) / "out"), str(params_path), model_dir)
         done = time.perf_counter()
