@@ -49,9 +49,16 @@ VOICED_ZCR = 0.2  # ... and crosses zero less often than this (noise and fricati
 FALLBACK_F0 = 150.0  # pitch statistics of a clip with almost no voiced frames
 
 
+def statistics_names(config: AudioFeatureConfig) -> tuple[str, ...]:
+    """Name of each utterance statistic, in vector order: mean and std of each MFCC and delta, then prosody."""
+    cepstral = [f"{kind}{i}_{stat}" for kind in ("mfcc", "delta") for stat in ("mean", "std")
+                for i in range(config.n_mfcc)]
+    return (*cepstral, *PROSODY_NAMES)
+
+
 def statistics_size(config: AudioFeatureConfig) -> int:
-    """Length of the utterance statistics vector: mean and std of each MFCC and delta, then prosody."""
-    return 4 * config.n_mfcc + len(PROSODY_NAMES)
+    """Length of the utterance statistics vector."""
+    return len(statistics_names(config))
 
 
 def feature_key(config: AudioFeatureConfig) -> str:
@@ -89,7 +96,7 @@ def mfcc_image(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
 
 
 def utterance_statistics(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
-    """(statistics_size,) float32 summary of a whole clip (see the module docstring and PROSODY_NAMES).
+    """(statistics_size,) float32 summary of a whole clip, ordered as ``statistics_names``.
 
     Pitch is YIN's estimate (``pitch_fmin``..``pitch_fmax`` Hz) on voiced frames; probabilistic
     YIN changed accuracy little and costs 50 times more, which video scoring pays per window.

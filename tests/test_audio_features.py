@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from emotion_models.audio_features import (
-    PROSODY_NAMES,
     SilentAudioError,
     clip_features,
     feature_key,
@@ -14,6 +13,7 @@ from emotion_models.audio_features import (
     fix_length,
     image_shape,
     mfcc_image,
+    statistics_names,
     statistics_size,
     utterance_statistics,
 )
@@ -47,11 +47,11 @@ def test_real_ravdess_clip():
     assert features["mfcc"].shape == (3, 126, 13) and np.isfinite(features["mfcc"]).all()
     assert features["stats"].shape == (statistics_size(CONFIG),) == (69,) and np.isfinite(features["stats"]).all()
     # actor 05 is a man: his speaking pitch lies well inside 65-300 Hz
-    assert 65 < np.exp(features["stats"][4 * 13 + PROSODY_NAMES.index("log_f0_mean")]) < 300
+    assert 65 < np.exp(features["stats"][statistics_names(CONFIG).index("log_f0_mean")]) < 300
 
 
 def _prosody(signal: np.ndarray) -> dict[str, float]:
-    return dict(zip(PROSODY_NAMES, utterance_statistics(signal, CONFIG)[4 * CONFIG.n_mfcc:]))
+    return dict(zip(statistics_names(CONFIG), utterance_statistics(signal, CONFIG)))
 
 
 def test_utterance_statistics_follow_pitch_and_loudness():
