@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from emotion_models.labels import CLASSIC_EMOTIONS, DROP, EXTRA_EMOTIONS
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser is ~10x faster
 
 
 class Strict(BaseModel):
@@ -234,7 +235,7 @@ def load_params(path: str | os.PathLike | None = None) -> Params:
     """Load and validate ``params.yaml`` (default: ``$EMOTION_PARAMS`` or ./params.yaml)."""
     path = Path(path or os.environ.get("EMOTION_PARAMS", DEFAULT_PARAMS_PATH))
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=SafeLoader) or {}
     except OSError as exc:
         raise ParamsError(f"{path}: cannot read parameters ({exc.strerror})") from exc
     except yaml.YAMLError as exc:

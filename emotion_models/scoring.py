@@ -127,40 +127,51 @@ def warm_up(models: ScoringModels, params: Params) -> None:
         transcriber_for(params.video.transcription)
 
 
+SINGLE_VIEWS = ("audio", "face")
+
+
 @torch.no_grad()
-def window_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray],
+def window_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray], views: tuple[str, ...] = MODEL_VIEWS,
                          chunk: int = WINDOWS_PER_BATCH) -> dict[str, np.ndarray]:
-    """(windows, 5) probabilities per model view; NaN rows where a view's stream is missing.
+    """(windows, 5) probabilities of each of ``views``; NaN rows where a view's stream is missing.
 
     Windows go through the models ``chunk`` at a time, so memory does not grow with video length.
+    The single-modality views need no transcript: scoring computes them while Whisper still runs.
     """
-    parts = [_chunk_probabilities(models, {name: a[i:i + chunk] for name, a in arrays.items()})
+    parts = [_chunk_probabilities(models, {name: a[i:i + chunk] for name, a in arrays.items()}, views)
              for i in range(0, len(arrays["mfcc"]), chunk)]
-    return {view: np.concatenate([p[view] for p in parts]) for view in MODEL_VIEWS}
+    return {view: np.concatenate([p[view] for p in parts]) for view in views}
 
 
-def _chunk_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _chunk_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray],
+                         views: tuple[str, ...]) -> dict[str, np.ndarray]:
     batch = {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
-    fused = torch.softmax(models.video(batch), 1).numpy()
-    audio = torch.softmax(models.audio({"mfcc": batch["mfcc"], "stats": batch["audio_stats"]}), 1).numpy()
-    audio[~arrays["audio_mask"].astype(bool)] = np.nan
-    mask = arrays["frame_mask"].astype(bool)
-    per_frame = np.zeros((*mask.shape, len(SLUGS)), np.float32)
-    if mask.any():  # only frames with a face go through the face model
-        present = torch.from_numpy(mask)
-        faces = {"crop": batch["frames"][present], "landmarks": batch["landmarks"][present]}
-        per_frame[mask] = torch.softmax(models.face(faces), 1).numpy()
-    with np.errstate(invalid="ignore"):
-        face = per_frame.sum(1) / mask.sum(1, keepdims=True)
-    return {"video": fused, "audio": audio, "face": face}
+    out = {}
+    if "video" in views:
+        out["video"] = torch.softmax(models.video(batch), 1).numpy()
+    if "audio" in views:
+        audio = torch.softmax(models.audio({"mfcc": batch["mfcc"], "stats": batch["audio_stats"]}), 1).numpy()
+        audio[~arrays["audio_mask"].astype(bool)] = np.nan
+        out["audio"] = audio
+    if "face" in views:
+        mask = arrays["frame_mask"].astype(bool)
+        per_frame = np.zeros((*mask.shape, len(SLUGS)), np.float32)
+        if mask.any():  # only frames with a face go through the face model
+            present = torch.from_numpy(mask)
+            faces = {"crop": batch["frames"][present], "landmarks": batch["landmarks"][present]}
+            per_frame[mask] = torch.softmax(models.face(faces), 1).numpy()
+        with np.errstate(invalid="ignore"):
+            out["face"] = per_frame.sum(1) / mask.sum(1, keepdims=True)
+    return out
 
 
 def score_video(path: Path, params: Params, models: ScoringModels, digest: str) -> tuple[pl.DataFrame, dict]:
     """Window rows and the summary row of one video; raises MediaError for files that cannot be scored."""
     for model in (models.video, models.audio, models.face):
         model.eval()
-    extracted = extract_windows(str(path), models.feature_params(params))
-    probabilities = window_probabilities(models, extracted.arrays)
+    extracted = extract_windows(str(path), models.feature_params(params),
+                                while_transcribing=lambda arrays: window_probabilities(models, arrays, SINGLE_VIEWS))
+    probabilities = {**extracted.early, **window_probabilities(models, extracted.arrays, ("video",))}
     base = {"path": str(path), "content_hash": digest, "model_version": models.version}
     rows = []
     for index, window in enumerate(extracted.rows):

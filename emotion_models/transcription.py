@@ -6,9 +6,12 @@ when it is installed (offline), otherwise faster-whisper fetches it from its hub
 ``openai-whisper`` backend loads that package's checkpoints for users who have them.
 Whisper pads every call to a 30 s window, so a call costs about the same for any short clip.
 Tried and dropped: packing several short clips into one call (tiny.en then repeats and misplaces
-words, and a clip's words would depend on its neighbours), and feeding the encoder only the
-clip's own frames (CTranslate2 allows it; the encoder is 7x cheaper, but tiny.en then repeats the
-sentence over and over in 2 of 3 clips).
+words, and a clip's words would depend on its neighbours); feeding the encoder only the clip's
+own frames (CTranslate2 allows it; the encoder is 7x cheaper, but tiny.en then repeats the
+sentence over and over in 2 of 3 clips), or the clip padded with silence to 10 s (2x faster per
+short clip, but 16 of 66 RAVDESS/CREMA-D transcripts change, some with invented words);
+``without_timestamps`` (one pass per 30 s, but tiny.en drops half the words of continuous speech).
+faster-whisper's ``chunk_length`` does not shorten the encoder input: it is padded to 30 s anyway.
 """
 
 from __future__ import annotations

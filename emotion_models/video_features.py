@@ -15,8 +15,10 @@ Frames are decoded as a stream; only the 16 crops of each window are kept.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +62,7 @@ class VideoWindows:
     info: MediaInfo
     rows: list[dict]
     arrays: dict[str, np.ndarray]
+    early: Any = None  # what ``while_transcribing`` returned
 
 
 def video_array_shapes(params: Params) -> dict[str, tuple[int, ...]]:
@@ -69,8 +72,13 @@ def video_array_shapes(params: Params) -> dict[str, tuple[int, ...]]:
             "audio_mask": (), "text": (N_TEXT_FEATURES,)}
 
 
-def extract_windows(path: str, params: Params, cpu_threads: int = 0) -> VideoWindows:
-    """Probe, window and featurise one video; raises MediaError (or TooShortError) with the reason."""
+def extract_windows(path: str, params: Params, cpu_threads: int = 0,
+                    while_transcribing: Callable[[dict[str, np.ndarray]], Any] | None = None) -> VideoWindows:
+    """Probe, window and featurise one video; raises MediaError (or TooShortError) with the reason.
+
+    Whisper runs in a thread beside frame decoding. ``while_transcribing``, when given, is called
+    with the arrays once faces and audio features are in (all but ``text``), so work that does not
+    need the transcript overlaps with Whisper; its result is kept in ``VideoWindows.early``."""
     info = probe(path)
     if not info.has_audio and not info.has_video:
         raise MediaError(f"{path}: no audio or video stream")
@@ -84,21 +92,21 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0) -> VideoWin
 
     signal = _decode_signal(path, info)
     arrays["audio_mask"][:] = signal is not None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe") as pool:
-        # Whisper overlaps with frame decoding; audio past the last window would cost a whole 30 s pass
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio") as pool:
+        # audio features, then Whisper, overlap with frame decoding (one thread: in that order);
+        # audio past the last window would cost Whisper a whole 30 s pass
+        audio = pool.submit(_fill_audio, signal, params, windows, arrays)
         speech = None if signal is None else signal[:int(windows[-1][1] * AUDIO_RATE)]
         words = pool.submit(_transcribe, speech, params, cpu_threads)
         last_frame = _fill_faces(path, params, windows, arrays) if info.has_video else 0.0
+        audio.result()
+        early = while_transcribing(arrays) if while_transcribing else None
         words = words.result()
     featurise_text = text_featuriser(params.video.text)
     rows = []
     for index, (start, end) in enumerate(windows):
         text = " ".join(w.text for w in words_in(words, start, end))
         arrays["text"][index] = featurise_text(text)
-        if signal is not None:
-            piece = signal[int(start * AUDIO_RATE):int(end * AUDIO_RATE)]
-            arrays["mfcc"][index] = mfcc_image(piece, params.audio.features)
-            arrays["audio_stats"][index] = utterance_statistics(piece, params.audio.features)
         rows.append({"window": index, "start": start, "end": end, "transcript": text,
                      "has_audio": signal is not None, "has_video": info.has_video})
     decoded, covered = max(0.0 if signal is None else signal.size / AUDIO_RATE, last_frame), windows[-1][1]
@@ -108,7 +116,7 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0) -> VideoWin
         raise MediaError(f"{path}: nothing to score: no audio track and no face in any frame")
     for index, row in enumerate(rows):
         row["faces"] = int(arrays["frame_mask"][index].sum())
-    return VideoWindows(info, rows, arrays)
+    return VideoWindows(info, rows, arrays, early)
 
 
 def _decode_signal(path: str, info: MediaInfo) -> np.ndarray | None:
@@ -119,6 +127,16 @@ def _decode_signal(path: str, info: MediaInfo) -> np.ndarray | None:
         return decode_audio(path, AUDIO_RATE)
     except MediaError:
         return None
+
+
+def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[float, float]], arrays: dict) -> None:
+    """The audio model's MFCC image and utterance statistics of every window (none without audio)."""
+    if signal is None:
+        return
+    for index, (start, end) in enumerate(windows):
+        piece = signal[int(start * AUDIO_RATE):int(end * AUDIO_RATE)]
+        arrays["mfcc"][index] = mfcc_image(piece, params.audio.features)
+        arrays["audio_stats"][index] = utterance_statistics(piece, params.audio.features)
 
 
 def _transcribe(signal: np.ndarray | None, params: Params, cpu_threads: int) -> list[Word]:

@@ -45,6 +45,22 @@ def test_windows_of_a_generated_video(tmp_path):
     assert video.arrays["text"].shape == (1, 9)
 
 
+def test_work_beside_whisper_sees_faces_and_audio_before_the_transcript(tmp_path):
+    require_shared()
+    path = write_video(tmp_path / "talk.mp4", face_frames(100, (640, 480), 200), audio=tone(4.0, 16000))
+    seen = {}
+
+    def beside_whisper(arrays):
+        seen.update(faces=int(arrays["frame_mask"].sum()), audio=bool(arrays["audio_stats"].any()),
+                    text=bool(arrays["text"].any()))
+        return "single-modality views"
+
+    video = extract_windows(str(path), PARAMS, while_transcribing=beside_whisper)
+    assert seen == {"faces": 16, "audio": True, "text": False}
+    assert video.early == "single-modality views"
+    assert np.array_equal(video.arrays["text"][0], NEUTRAL_VECTOR)  # filled after Whisper (heard no words)
+
+
 def test_no_audio_stream_masks_audio_and_no_video_stream_masks_frames(tmp_path):
     require_shared()
     silent = write_video(tmp_path / "silent.mp4", face_frames(100, (640, 480), 200))
