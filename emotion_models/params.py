@@ -203,6 +203,7 @@ class ScoringConfig(Strict):
     schedule_cron: str | None = None
     schedule_interval_minutes: float | None = 60
     task_runner: Literal["thread", "dask"] = "thread"
+    thread_workers: int = Field(2, gt=0)  # videos scored at once by the thread runner
     dask_address: str | None = None
     dask_workers: int = 2
     max_pixels: int = 1920 * 1080  # larger frames are downscaled before face detection

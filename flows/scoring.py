@@ -29,7 +29,7 @@ def task_runner_for(config: ScoringConfig):
         if config.dask_address:
             return DaskTaskRunner(address=config.dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": config.dask_workers, "threads_per_worker": 1})
-    return ThreadPoolTaskRunner(max_workers=2)
+    return ThreadPoolTaskRunner(max_workers=config.thread_workers)
 
 
 @flow(name="score", log_prints=True)

@@ -8,10 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 import yaml
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from emotion_models.media import decode_audio
+from emotion_models.params import ScoringConfig
 from emotion_models.scoring import discover_videos
-from flows.scoring import run_scoring
+from flows.scoring import run_scoring, task_runner_for
 from tests.conftest import CK_PLUS, CREMA_D_VIDEO
 from tests.media_factory import tone, write_video
 
@@ -117,3 +119,10 @@ def test_discovery_is_recursive_and_filters_extensions(video_folder):
     assert "Angry clip ü 1.flv" in names and "readme.txt" not in names
     with pytest.raises(FileNotFoundError, match="input folder not found"):
         discover_videos([video_folder / "missing"], [".mp4"])
+
+
+def test_thread_runner_scores_as_many_videos_at_once_as_params_say():
+    runner = task_runner_for(ScoringConfig(thread_workers=5))
+    assert isinstance(runner, ThreadPoolTaskRunner) and runner._max_workers == 5
+    with pytest.raises(ValueError, match="thread_workers"):
+        ScoringConfig(thread_workers=0)
