@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import librosa
 import numpy as np
 
 from emotion_models.audio_features import image_shape, mfcc_image, statistics_size, utterance_statistics
@@ -28,9 +29,8 @@ from emotion_models.media import MediaError, MediaInfo, decode_audio, iter_frame
 from emotion_models.params import Params, VideoFeatureConfig
 from emotion_models.shards import Extracted
 from emotion_models.text_features import N_TEXT_FEATURES, text_featuriser
-from emotion_models.transcription import Word, transcriber_for, words_in
+from emotion_models.transcription import SAMPLE_RATE, Word, transcriber_for, words_in
 
-AUDIO_RATE = 16000
 TRUNCATED_SHARE = 0.8  # a file that decodes to less than this share of its declared duration is rejected
 
 
@@ -96,7 +96,7 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0,
         # audio features, then Whisper, overlap with frame decoding (one thread: in that order);
         # audio past the last window would cost Whisper a whole 30 s pass
         audio = pool.submit(_fill_audio, signal, params, windows, arrays)
-        speech = None if signal is None else signal[:int(windows[-1][1] * AUDIO_RATE)]
+        speech = None if signal is None else signal[:int(windows[-1][1] * SAMPLE_RATE)]
         words = pool.submit(_transcribe, speech, params, cpu_threads)
         last_frame = _fill_faces(path, params, windows, arrays) if info.has_video else 0.0
         audio.result()
@@ -109,7 +109,7 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0,
         arrays["text"][index] = featurise_text(text)
         rows.append({"window": index, "start": start, "end": end, "transcript": text,
                      "has_audio": signal is not None, "has_video": info.has_video})
-    decoded, covered = max(0.0 if signal is None else signal.size / AUDIO_RATE, last_frame), windows[-1][1]
+    decoded, covered = max(0.0 if signal is None else signal.size / SAMPLE_RATE, last_frame), windows[-1][1]
     if decoded < TRUNCATED_SHARE * covered and covered - decoded > 0.5:
         raise MediaError(f"{path}: truncated or corrupt: only {decoded:.2f} s of {info.duration:.2f} s decode")
     if not arrays["audio_mask"].any() and not arrays["frame_mask"].any():
@@ -120,21 +120,25 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0,
 
 
 def _decode_signal(path: str, info: MediaInfo) -> np.ndarray | None:
-    """The 16 kHz mono audio track, or None when there is none that decodes."""
+    """The mono audio track at Whisper's 16 kHz, or None when there is none that decodes."""
     if not info.has_audio:
         return None
     try:
-        return decode_audio(path, AUDIO_RATE)
+        return decode_audio(path, SAMPLE_RATE)
     except MediaError:
         return None
 
 
 def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[float, float]], arrays: dict) -> None:
-    """The audio model's MFCC image and utterance statistics of every window (none without audio)."""
+    """The audio model's MFCC image and utterance statistics of every window (none without audio),
+    at the sample rate the audio model was trained on."""
     if signal is None:
         return
+    rate = params.audio.features.sample_rate
+    if rate != SAMPLE_RATE:
+        signal = librosa.resample(signal, orig_sr=SAMPLE_RATE, target_sr=rate)
     for index, (start, end) in enumerate(windows):
-        piece = signal[int(start * AUDIO_RATE):int(end * AUDIO_RATE)]
+        piece = signal[int(start * rate):int(end * rate)]
         arrays["mfcc"][index] = mfcc_image(piece, params.audio.features)
         arrays["audio_stats"][index] = utterance_statistics(piece, params.audio.features)
 

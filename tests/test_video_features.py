@@ -45,6 +45,16 @@ def test_windows_of_a_generated_video(tmp_path):
     assert video.arrays["text"].shape == (1, 9)
 
 
+def test_window_audio_features_follow_the_audio_models_sample_rate(tmp_path):
+    require_shared()
+    features = PARAMS.audio.features.model_copy(update={"sample_rate": 22050})
+    params = PARAMS.model_copy(update={"audio": PARAMS.audio.model_copy(update={"features": features})})
+    path = write_video(tmp_path / "talk.mp4", face_frames(100, (640, 480), 200), audio=tone(4.0, 16000))
+    video = extract_windows(str(path), params)
+    pitch = statistics_names(features).index("log_f0_mean")
+    assert np.exp(video.arrays["audio_stats"][0, pitch]) == pytest.approx(220, rel=0.03)  # not 220 * 22050 / 16000
+
+
 def test_work_beside_whisper_sees_faces_and_audio_before_the_transcript(tmp_path):
     require_shared()
     path = write_video(tmp_path / "talk.mp4", face_frames(100, (640, 480), 200), audio=tone(4.0, 16000))
