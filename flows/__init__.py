@@ -1,4 +1,4 @@
-"""Prefect flows: thin wiring of the stage functions in tasks/."""
+"""Prefect flows (thin wiring of the stage functions in tasks/) and the `emotion` command line that starts them."""
 
 import os
 

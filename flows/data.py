@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prefect import flow, task
 
-from emotion_models.download import DownloadError
+from emotion_models.data.download import DownloadError
+from emotion_models.data.sources import fetch_dataset
 from emotion_models.params import load_params
-from emotion_models.sources import fetch_dataset
 from flows.common import publish_markdown, run_stage
 from tasks.download import download_datasets, sources_markdown
 from tasks.harmonise import harmonise

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 from prefect import flow, get_run_logger
 
-from emotion_models.evaluation import metrics_markdown
+from emotion_models.nets.registry import MODEL_NAMES, get_spec
 from emotion_models.params import load_params
-from emotion_models.specs import MODEL_NAMES, get_spec
-from flows.common import publish_markdown
-from tasks.evaluate import evaluate
+from emotion_models.reports.evaluation import metrics_markdown
+from flows.common import publish_markdown, run_stage
+from tasks.evaluate import evaluate, report_extras
 from tasks.features import extract_features
 from tasks.train import train
 
@@ -42,7 +40,7 @@ def train_flow(model: str, params_path: str | None = None) -> float:
 def evaluate_flow(model: str, params_path: str | None = None) -> dict:
     """Evaluate on the speaker-independent test split; reports/<model>/ and a Prefect artifact."""
     spec, params = get_spec(model), load_params(params_path)
-    metrics = evaluate(spec, params, **spec.report_extras(params))
+    metrics = evaluate(spec, params, **report_extras(spec, params))
     publish_markdown(f"{model}-metrics", metrics_markdown(f"{model} model: test split", metrics),
                      f"{model} model evaluation")
     return metrics
@@ -51,6 +49,4 @@ def evaluate_flow(model: str, params_path: str | None = None) -> dict:
 STAGES = {"features": features_flow, "train": train_flow, "evaluate": evaluate_flow}
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in STAGES or sys.argv[2] not in MODEL_NAMES:
-        sys.exit(f"usage: python -m flows.models {{{','.join(STAGES)}}} {{{','.join(MODEL_NAMES)}}}")
-    STAGES[sys.argv[1]](sys.argv[2])
+    run_stage(STAGES, MODEL_NAMES)

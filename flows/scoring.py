@@ -10,8 +10,8 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from emotion_models.params import ScoringConfig, load_params
-from emotion_models.score_report import render_batch_report, summary_markdown
-from emotion_models.scoring import check_writable, discover_videos, load_models, score_file, warm_up
+from emotion_models.reports.scores import render_batch_report, summary_markdown
+from emotion_models.scoring.score import check_writable, discover_videos, load_models, score_file, warm_up
 from flows.common import publish_markdown
 
 

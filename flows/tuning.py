@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from prefect import flow, task
 
+from emotion_models.nets.registry import MODEL_NAMES
 from emotion_models.params import load_params
-from emotion_models.specs import MODEL_NAMES
-from flows.common import publish_markdown
+from flows.common import publish_markdown, run_stage
 from flows.scoring import task_runner_for
 from tasks.tune import recorded_trials, run_trial, tune
 
@@ -45,6 +44,4 @@ def run_tuning(model: str, params_path: str | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in MODEL_NAMES:
-        sys.exit(f"usage: python -m flows.tuning {{{','.join(MODEL_NAMES)}}}")
-    run_tuning(sys.argv[1])
+    run_stage({"tune": run_tuning}, MODEL_NAMES)

@@ -34,9 +34,9 @@ def peak_rss_mb() -> float:
 def scenario_mfcc(workers: int) -> dict:
     from functools import partial
 
-    from emotion_models.audio_features import featurise_audio
+    from emotion_models.features.audio import featurise_audio
+    from emotion_models.features.shards import FeatureStore, extract
     from emotion_models.params import load_params
-    from emotion_models.shards import FeatureStore, extract
 
     clips = sorted((SHARED / "ravdess-speech-16k").rglob("*.wav"))
     rows = [{"clip_id": str(p), "path": str(p), "label": 0} for p in clips]
@@ -53,10 +53,10 @@ def scenario_audio_epoch() -> dict:
 
     from torch import nn, optim
 
-    from emotion_models.audio import AudioSpec
-    from emotion_models.feature_data import ShardDataset, make_loader
+    from emotion_models.nets.audio import AudioSpec
     from emotion_models.params import load_params
-    from emotion_models.training import run_epoch, select_device
+    from emotion_models.training.data import ShardDataset, make_loader
+    from emotion_models.training.loop import run_epoch, select_device
 
     params, spec = load_params(ROOT / "params.yaml"), AudioSpec()
     store = spec.store(params, ROOT / "data" / "features" / "audio")
@@ -103,7 +103,7 @@ def scenario_scoring(kind: str, transcription: bool, model_dir: str) -> dict:
     import yaml
     from prefect.testing.utilities import prefect_test_harness
 
-    from emotion_models.media import probe
+    from emotion_models.features.media import probe
     from flows.scoring import run_scoring
 
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness():

@@ -22,10 +22,10 @@ from pathlib import Path
 import polars as pl
 
 from emotion_models import atomic, paths
-from emotion_models.model_spec import ModelSpec
+from emotion_models.data.splits import speaker_order
+from emotion_models.nets.registry import get_spec
+from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import Params, load_params
-from emotion_models.specs import get_spec
-from emotion_models.splits import speaker_order
 from tasks.evaluate import score_store
 from tasks.train import train
 

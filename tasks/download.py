@@ -6,9 +6,9 @@ import logging
 from collections.abc import Callable
 
 from emotion_models import atomic, paths
-from emotion_models.download import DownloadError, UnsafeArchiveError
+from emotion_models.data.download import DownloadError, UnsafeArchiveError
+from emotion_models.data.sources import DatasetSource, DatasetUnavailable, fetch_dataset
 from emotion_models.params import DataConfig, Params
-from emotion_models.sources import DatasetSource, DatasetUnavailable, fetch_dataset
 
 log = logging.getLogger(__name__)
 FETCH_ERRORS = (DatasetUnavailable, DownloadError, UnsafeArchiveError, FileNotFoundError)

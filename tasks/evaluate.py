@@ -8,14 +8,14 @@ from pathlib import Path
 import polars as pl
 
 from emotion_models import atomic, paths
-from emotion_models.datasets import Reject, get_adapter
-from emotion_models.evaluation import evaluation_metrics, predict, render_report, write_confusion_csv
-from emotion_models.feature_data import ShardDataset, make_loader
+from emotion_models.data.datasets import Reject, get_adapter
+from emotion_models.features.shards import FeatureStore, extract
 from emotion_models.labels import DroppedEmotion, harmonise_emotion
-from emotion_models.model_spec import ModelSpec
+from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import Params
-from emotion_models.shards import FeatureStore, extract
-from emotion_models.training import select_device
+from emotion_models.reports.evaluation import evaluation_metrics, predict, render_report, write_confusion_csv
+from emotion_models.training.data import ShardDataset, make_loader
+from emotion_models.training.loop import select_device
 from tasks.train import split_labels
 
 
@@ -135,3 +135,15 @@ def ablation_sections(spec: ModelSpec, params: Params) -> list[dict]:
             rows[name] = {key: metrics[key] for key in ("n", "accuracy", "macro_f1")}
         sections.append({"name": title, "rows": rows})
     return sections
+
+
+def report_extras(spec: ModelSpec, params: Params) -> dict:
+    """Extra content of a model's evaluation report (keyword arguments of ``evaluate``):
+    the face model's Grad-CAM gallery, the video model's per-modality ablations."""
+    if spec.name == "face":
+        from emotion_models.reports.gradcam import evaluation_gallery
+
+        return {"gallery": evaluation_gallery(spec, params, params.face.gallery_size)}
+    if spec.name == "video":
+        return {"sections": ablation_sections(spec, params)}
+    return {}

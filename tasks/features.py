@@ -7,9 +7,9 @@ from collections.abc import Callable
 import polars as pl
 
 from emotion_models import paths
-from emotion_models.model_spec import ModelSpec
+from emotion_models.features.shards import extract
+from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import Params
-from emotion_models.shards import extract
 
 MANIFEST_KEYS = ["clip_id", "path", "dataset", "speaker_id", "label"]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import polars as pl
 
 from emotion_models import atomic, paths
-from emotion_models.compose import compose_clips
-from emotion_models.manifest import build_manifest, summary_markdown
+from emotion_models.data.compose import compose_clips
+from emotion_models.data.manifest import build_manifest, summary_markdown
+from emotion_models.data.sources import DatasetSource
 from emotion_models.params import Params
-from emotion_models.sources import DatasetSource
 
 
 def read_sources(path: Path = paths.SOURCES) -> list[DatasetSource]:

@@ -10,12 +10,12 @@ from pathlib import Path
 import polars as pl
 
 from emotion_models import paths
-from emotion_models.feature_data import ShardDataset, make_loader
+from emotion_models.features.shards import FeatureStore
 from emotion_models.labels import CLASS_NAMES
-from emotion_models.model_spec import ModelSpec
+from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import Params, apply_overrides
-from emotion_models.shards import FeatureStore
-from emotion_models.training import EpochMetrics, class_weights, fit, seed_everything, select_device
+from emotion_models.training.data import ShardDataset, make_loader
+from emotion_models.training.loop import EpochMetrics, class_weights, fit, seed_everything, select_device
 
 log = logging.getLogger(__name__)
 

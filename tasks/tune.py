@@ -20,10 +20,10 @@ import polars as pl
 from hyperopt import JOB_STATE_DONE, STATUS_OK, Domain, Trials, hp, rand, space_eval, tpe
 
 from emotion_models import atomic, paths
-from emotion_models.evaluation import data_uri, figure_png
+from emotion_models.features.shards import extract
+from emotion_models.nets.registry import get_spec
 from emotion_models.params import Params, apply_overrides
-from emotion_models.shards import extract
-from emotion_models.specs import get_spec
+from emotion_models.reports.evaluation import data_uri, figure_png
 from tasks.features import manifest_rows
 from tasks.train import best_hyperparameters_path, train
 

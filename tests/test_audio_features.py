@@ -5,7 +5,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from emotion_models.audio_features import (
+from emotion_models.features.audio import (
     SilentAudioError,
     clip_features,
     feature_key,
@@ -17,9 +17,9 @@ from emotion_models.audio_features import (
     statistics_size,
     utterance_statistics,
 )
-from emotion_models.media import MediaError
+from emotion_models.features.media import MediaError
+from emotion_models.features.shards import FeatureStore, extract
 from emotion_models.params import AudioFeatureConfig
-from emotion_models.shards import FeatureStore, extract
 from tests.conftest import RAVDESS, require_shared
 from tests.media_factory import tone, write_audio
 

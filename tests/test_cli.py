@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 from tests.conftest import CK_PLUS, CREMA_D_VIDEO, RAVDESS
 
 EMOTION = str(Path(sys.executable).parent / "emotion")
+NATIVE_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d", re.MULTILINE)  # absl/glog lines (MediaPipe)
 
 
 def emotion(project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -68,3 +70,13 @@ def test_explain_writes_a_grad_cam_png(pipeline_project, tmp_path):
     printed = emotion(pipeline_project, "explain", str(CK_PLUS / "surprise" / sorted(os.listdir(CK_PLUS / "surprise"))[0]),
                       "--out", str(out)).stdout
     assert out.read_bytes().startswith(b"\x89PNG") and "Grad-CAM written" in printed
+
+
+def test_predict_image_prints_no_native_log_lines(pipeline_project):
+    image = str(CK_PLUS / "happy" / "S010_006_00000013.png")
+    quiet = subprocess.run([EMOTION, "predict", image], cwd=pipeline_project, capture_output=True, text=True)
+    assert quiet.returncode == 0 and "face model" in quiet.stdout
+    assert not NATIVE_LOG.search(quiet.stdout + quiet.stderr), quiet.stderr
+    verbose = subprocess.run([EMOTION, "--verbose", "predict", image], cwd=pipeline_project, capture_output=True,
+                             text=True)
+    assert verbose.returncode == 0 and NATIVE_LOG.search(verbose.stderr)  # MediaPipe's own lines are kept

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from emotion_models.datasets import NameParseError, Reject, get_adapter
-from emotion_models.datasets.ck_plus import parse_ck_plus_name
-from emotion_models.datasets.crema_d import parse_crema_d_name, read_demographics
-from emotion_models.datasets.ravdess import parse_ravdess_name
-from emotion_models.datasets.savee import parse_savee_name
-from emotion_models.datasets.tess import parse_tess_name
+from emotion_models.data.datasets import NameParseError, Reject, get_adapter
+from emotion_models.data.datasets.ck_plus import parse_ck_plus_name
+from emotion_models.data.datasets.crema_d import parse_crema_d_name, read_demographics
+from emotion_models.data.datasets.ravdess import parse_ravdess_name
+from emotion_models.data.datasets.savee import parse_savee_name
+from emotion_models.data.datasets.tess import parse_tess_name
 from tests.conftest import CK_PLUS, CREMA_D_METADATA, CREMA_D_VIDEO, RAVDESS, require_shared
 
 

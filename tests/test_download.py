@@ -8,9 +8,9 @@ import zipfile
 
 import pytest
 
-from emotion_models.download import DownloadError, UnsafeArchiveError, download, safe_extract
+from emotion_models.data.download import DownloadError, UnsafeArchiveError, download, safe_extract
+from emotion_models.data.sources import DatasetUnavailable, fetch_dataset
 from emotion_models.params import load_params
-from emotion_models.sources import DatasetUnavailable, fetch_dataset
 from tests.conftest import RAVDESS, REPO, require_shared
 from tests.http_server import FileServer
 
@@ -112,7 +112,7 @@ def test_ravdess_download_flow_end_to_end(server, tmp_path, monkeypatch):
     wavs = sorted((RAVDESS / "Actor_03").glob("*.wav"))[:5]
     server.files["Audio_Speech_Actors_01-24.zip"] = make_zip({f"Actor_03/{p.name}": p.read_bytes() for p in wavs})
     server.files["Audio_Song_Actors_01-24.zip"] = make_zip({})
-    monkeypatch.setattr("emotion_models.datasets.ravdess.ZENODO", server.url + "/{name}")
+    monkeypatch.setattr("emotion_models.data.datasets.ravdess.ZENODO", server.url + "/{name}")
     monkeypatch.delenv("EMOTION_DATA_ROOT", raising=False)
     params = load_params(REPO / "params.yaml")
     data = params.data.model_copy(update={"root": str(tmp_path / "nowhere"), "download_dir": str(tmp_path / "raw")})

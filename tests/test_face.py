@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from emotion_models.augment import augment_face, face_augmentation
-from emotion_models.face import FaceSpec
-from emotion_models.face_preprocess import (
+from emotion_models.features.face import (
     LANDMARK_VALUES,
     Box,
     FacePreprocessor,
@@ -18,9 +16,11 @@ from emotion_models.face_preprocess import (
     featurise_face,
     load_image,
 )
-from emotion_models.gradcam import explanation_png, grad_cam
+from emotion_models.features.shards import FeatureStore, extract
+from emotion_models.nets.face import FaceSpec
 from emotion_models.params import FaceAugmentConfig, FaceFeatureConfig, load_params
-from emotion_models.shards import FeatureStore, extract
+from emotion_models.reports.gradcam import explanation_png, grad_cam
+from emotion_models.training.augment import augment_face, face_augmentation
 from tests.conftest import CK_PLUS, REPO, require_shared
 
 CONFIG = FaceFeatureConfig()

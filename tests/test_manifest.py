@@ -5,10 +5,10 @@ import shutil
 import polars as pl
 import pytest
 
+from emotion_models.data.manifest import build_manifest
+from emotion_models.data.sources import fetch_dataset
 from emotion_models.labels import EMOTION_TO_LABEL
-from emotion_models.manifest import build_manifest
 from emotion_models.params import load_params
-from emotion_models.sources import fetch_dataset
 from tasks.download import download_datasets
 from tasks.harmonise import harmonise, read_sources
 from tests.conftest import RAVDESS, REPO, SHARED, require_shared

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from emotion_models.media import decode_audio
+from emotion_models.features.media import decode_audio
 from emotion_models.params import ScoringConfig
-from emotion_models.scoring import discover_videos
+from emotion_models.scoring.score import discover_videos
 from flows.scoring import run_scoring, task_runner_for
 from tests.conftest import CK_PLUS, CREMA_D_VIDEO
 from tests.media_factory import tone, write_video

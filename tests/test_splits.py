@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emotion_models.splits import assign_splits
+from emotion_models.data.splits import assign_splits
 
 speakers = st.lists(
     st.tuples(st.sampled_from(["ravdess", "crema_d", "ck_plus"]), st.text(min_size=1, max_size=6)),

@@ -2,7 +2,7 @@ import polars as pl
 import pytest
 import torch
 
-from emotion_models.training import mix_batch
+from emotion_models.training.loop import mix_batch
 from tasks.cross_validate import speaker_folds
 
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from emotion_models.audio_features import statistics_names
-from emotion_models.media import MediaError, decode_audio
+from emotion_models.features.audio import statistics_names
+from emotion_models.features.media import MediaError, decode_audio
+from emotion_models.features.text import FEATURE_NAMES, NEUTRAL_VECTOR, text_featuriser
+from emotion_models.features.transcription import transcriber_for
+from emotion_models.features.video import TooShortError, extract_windows, plan_windows
 from emotion_models.params import TextFeatureConfig, TranscriptionConfig, load_params
-from emotion_models.text_features import FEATURE_NAMES, NEUTRAL_VECTOR, text_featuriser
-from emotion_models.transcription import transcriber_for
-from emotion_models.video_features import TooShortError, extract_windows, plan_windows
 from tests.conftest import CREMA_D_VIDEO, REPO, require_shared
 from tests.media_factory import tone, write_video
 from tests.test_scoring import face_frames

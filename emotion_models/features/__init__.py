@@ -1,0 +1,1 @@
+"""Feature extraction: decoding, MFCC images and utterance statistics, face crops and landmarks, video windows, transcripts."""

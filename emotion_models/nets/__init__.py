@@ -1,0 +1,1 @@
+"""The networks and each model's spec (features, build, checkpoint) by name."""

@@ -1,0 +1,105 @@
+"""The face emotion model: a torchvision CNN over 64x64 face crops, optionally with the 1404
+Face Mesh landmark values concatenated to its pooled features, then the dense head."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import torch
+from torch import nn
+
+from emotion_models.features.face import LANDMARK_VALUES, featurise_face
+from emotion_models.features.shards import FeatureStore, parameters_key
+from emotion_models.labels import NUM_CLASSES
+from emotion_models.nets.backbones import Backbone, dense_head
+from emotion_models.nets.spec import ModelSpec, standardisation
+from emotion_models.params import BackboneConfig, DenseHead, FaceFeatureConfig, Params
+from emotion_models.training.augment import augment_face, face_augmentation
+from emotion_models.training.data import Sample
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def face_feature_key(config: FaceFeatureConfig) -> str:
+    return parameters_key(config.model_dump(exclude={"workers", "shard_rows"}))
+
+
+class FaceEmotionNet(nn.Module):
+    """Face crops (N, H, W, 3) uint8 [+ landmarks (N, 1404)] -> 5 class logits."""
+
+    def __init__(self, backbone: BackboneConfig, head: DenseHead, use_landmarks: bool, normalise: bool) -> None:
+        super().__init__()
+        self.use_landmarks, self.normalise = use_landmarks, normalise
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.register_buffer("landmark_mean", torch.zeros(LANDMARK_VALUES))
+        self.register_buffer("landmark_std", torch.ones(LANDMARK_VALUES))
+        self.backbone = Backbone(backbone)
+        width = self.backbone.out_features + (LANDMARK_VALUES if use_landmarks else 0)
+        self.head = dense_head(width, head, NUM_CLASSES)
+        self.embedding_size = head.units
+
+    def image_tensor(self, crops: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, H, W, 3) -> float (N, 3, H, W), scaled and (optionally) ImageNet-normalised."""
+        images = crops.permute(0, 3, 1, 2).float() / 255.0
+        return (images - self.pixel_mean) / self.pixel_std if self.normalise else images
+
+    def embed_images(self, images: torch.Tensor, landmarks: torch.Tensor | None) -> torch.Tensor:
+        features = self.backbone(images)
+        if self.use_landmarks:
+            features = torch.cat([features, (landmarks - self.landmark_mean) / self.landmark_std], dim=1)
+        return self.head[:-1](features)
+
+    def embed(self, crops: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
+        return self.embed_images(self.image_tensor(crops), landmarks)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.head[-1](self.embed(batch["crop"], batch.get("landmarks")))
+
+
+def face_transform(params: Params):
+    pipeline = face_augmentation(params.face.augment)
+
+    def transform(sample: Sample, rng: np.random.Generator) -> Sample:
+        crop, landmarks = augment_face(pipeline, sample["crop"], sample["landmarks"], rng)
+        return {**sample, "crop": crop, "landmarks": landmarks}
+
+    return transform
+
+
+class FaceSpec(ModelSpec):
+    name = "face"
+    modality = "face"
+
+    array_format = "npy"
+
+    def feature_key(self, params: Params) -> str:
+        return face_feature_key(params.face.features)
+
+    def arrays(self, params: Params) -> dict[str, tuple[int, ...]]:
+        size = params.face.features.size
+        return {"crop": (size, size, 3), "landmarks": (LANDMARK_VALUES,)}
+
+    def model_config(self, params: Params) -> dict:
+        return {"backbone": params.face.backbone.model_dump(), "head": params.face.head.model_dump(),
+                "use_landmarks": params.face.use_landmarks and params.face.features.landmarks,
+                "normalise": params.face.normalise, "features": params.face.features.model_dump()}
+
+    def build(self, config: dict, pretrained: bool = True) -> FaceEmotionNet:
+        backbone = BackboneConfig(**config["backbone"])
+        backbone = backbone.model_copy(update={"pretrained": backbone.pretrained and pretrained})
+        return FaceEmotionNet(backbone, DenseHead(**config["head"]), config["use_landmarks"], config["normalise"])
+
+    def featuriser(self, params: Params):
+        return partial(featurise_face, config=params.face.features)
+
+    def prepare(self, model: FaceEmotionNet, store: FeatureStore, arrays: dict, train_ids: set[str]) -> None:
+        if model.use_landmarks:
+            mean, std = standardisation(store, "landmarks", arrays["landmarks"], train_ids, axes=())
+            model.landmark_mean.copy_(mean)
+            model.landmark_std.copy_(std.clamp_min(1e-3))
+
+    def train_transform(self, params: Params, model: nn.Module):
+        return face_transform(params) if params.face.augment.enabled else None

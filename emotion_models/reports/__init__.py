@@ -1,0 +1,1 @@
+"""Evaluation metrics and the HTML reports (evaluation, Grad-CAM, scored batches)."""

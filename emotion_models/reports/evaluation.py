@@ -1,0 +1,175 @@
+"""Metrics and the reports a person reviews: JSON for DVC, CSV for `dvc plots`, PNGs and an HTML page."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from emotion_models import atomic  # noqa: E402
+from emotion_models.labels import CLASS_NAMES, NUM_CLASSES  # noqa: E402
+from emotion_models.training.loop import to_device  # noqa: E402
+
+CLASSES = list(range(NUM_CLASSES))
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Class probabilities, true labels and clip ids of every sample in ``loader``."""
+    model.to(device).eval()
+    probabilities, labels, ids = [], [], []
+    for batch in loader:
+        batch = to_device(batch, device)
+        probabilities.append(torch.softmax(model(batch).float(), dim=1).cpu())
+        labels.append(batch["label"].cpu())
+        ids.extend(batch["clip_id"])
+    if not labels:
+        return np.zeros((0, NUM_CLASSES), np.float32), np.zeros(0, np.int64), []
+    return torch.cat(probabilities).numpy(), torch.cat(labels).numpy(), ids
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict:
+    """accuracy, macro_f1, n, per-class precision/recall/F1/support and the confusion matrix."""
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    n = int(y_true.shape[0])
+    if n == 0:
+        empty = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+        return {"n": 0, "accuracy": 0.0, "macro_f1": 0.0, "per_class": {c: dict(empty) for c in CLASS_NAMES},
+                "confusion": [[0] * NUM_CLASSES for _ in CLASSES], "class_names": list(CLASS_NAMES)}
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=CLASSES, zero_division=0)
+    present = [c for c in CLASSES if c in set(y_true.tolist())]
+    return {
+        "n": n,
+        "accuracy": float((y_true == y_pred).mean()),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "per_class": {
+            CLASS_NAMES[c]: {"precision": float(precision[c]), "recall": float(recall[c]),
+                             "f1": float(f1[c]), "support": int(support[c])}
+            for c in CLASSES
+        },
+        "confusion": confusion_matrix(y_true, y_pred, labels=CLASSES).tolist(),
+        "class_names": list(CLASS_NAMES),
+    }
+
+
+def evaluation_metrics(y_true: Sequence[int], probabilities: np.ndarray, groups: Sequence[str]) -> dict:
+    """Overall metrics plus the same per dataset (``groups``)."""
+    y_pred = np.asarray(probabilities).argmax(1) if len(probabilities) else np.zeros(0, int)
+    metrics = classification_metrics(y_true, y_pred)
+    groups = np.asarray(groups)
+    metrics["per_dataset"] = {
+        str(group): {k: v for k, v in classification_metrics(np.asarray(y_true)[groups == group],
+                                                             y_pred[groups == group]).items()
+                     if k in ("n", "accuracy", "macro_f1")}
+        for group in sorted(set(groups.tolist()))
+    }
+    return metrics
+
+
+def figure_png(figure: plt.Figure) -> bytes:
+    """PNG bytes of a matplotlib figure (closed afterwards)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def confusion_png(confusion: list[list[int]], title: str) -> bytes:
+    matrix = np.asarray(confusion)
+    figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(CLASSES, CLASS_NAMES, rotation=35, ha="right")
+    axis.set_yticks(CLASSES, CLASS_NAMES)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("actual")
+    axis.set_title(title)
+    for (i, j), value in np.ndenumerate(matrix):
+        axis.text(j, i, str(value), ha="center", va="center",
+                  color="white" if value > matrix.max() / 2 else "black")
+    return figure_png(figure)
+
+
+def curves_png(history_csv: Path) -> bytes | None:
+    if not history_csv.is_file():
+        return None
+    with history_csv.open() as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return None
+    epochs = [int(r["epoch"]) for r in rows]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for key in ("train_loss", "val_loss"):
+        left.plot(epochs, [float(r[key]) for r in rows], label=key)
+    for key in ("train_accuracy", "val_accuracy", "val_macro_f1"):
+        right.plot(epochs, [float(r[key]) for r in rows], label=key)
+    left.set_xlabel("epoch")
+    right.set_xlabel("epoch")
+    left.legend()
+    right.legend()
+    return figure_png(figure)
+
+
+def write_confusion_csv(path: Path, y_true: Sequence[int], y_pred: Sequence[int]) -> None:
+    """One row per sample (actual, predicted): the format `dvc plots` draws as a confusion matrix."""
+    lines = ["actual,predicted"] + [f"{CLASS_NAMES[t]},{CLASS_NAMES[p]}" for t, p in zip(y_true, y_pred)]
+    atomic.write_text(path, "\n".join(lines) + "\n")
+
+
+def data_uri(png: bytes | None) -> str | None:
+    """A PNG as a data: URI, for self-contained HTML reports."""
+    return "data:image/png;base64," + base64.b64encode(png).decode() if png else None
+
+
+def render_report(
+    out_dir: Path,
+    title: str,
+    metrics: dict,
+    history_csv: Path | None = None,
+    sections: Sequence[dict] = (),
+    gallery: Sequence[dict] = (),
+    notes: Sequence[str] = (),
+) -> Path:
+    """Write confusion.png, training_curves.png and report.html into ``out_dir``.
+
+    ``sections`` are extra metric blocks (e.g. ablations: {"name", "metrics"}); ``gallery``
+    items are {"title", "png"} images shown under the metrics.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    confusion = confusion_png(metrics["confusion"], title)
+    (out_dir / "confusion.png").write_bytes(confusion)
+    curves = curves_png(history_csv) if history_csv else None
+    if curves:
+        (out_dir / "training_curves.png").write_bytes(curves)
+    env = Environment(loader=PackageLoader("emotion_models.reports", "templates"), autoescape=select_autoescape())
+    html = env.get_template("report.html.j2").render(
+        title=title, metrics=metrics, confusion=data_uri(confusion), curves=data_uri(curves),
+        sections=sections, notes=notes,
+        gallery=[{"title": item["title"], "src": data_uri(item["png"])} for item in gallery],
+    )
+    return atomic.write_text(out_dir / "report.html", html)
+
+
+def metrics_markdown(title: str, metrics: dict) -> str:
+    """A short Markdown summary for a Prefect artifact."""
+    lines = [f"# {title}", "", f"accuracy **{metrics['accuracy']:.3f}**, macro-F1 **{metrics['macro_f1']:.3f}**, "
+             f"n = {metrics['n']}", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for name, row in metrics["per_class"].items():
+        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
+    if metrics.get("per_dataset"):
+        lines += ["", "| dataset | n | accuracy | macro-F1 |", "|---|---|---|---|"]
+        for name, row in metrics["per_dataset"].items():
+            lines.append(f"| {name} | {row['n']} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Scoring videos with the trained models: windows, views, outputs keyed by content hash."""

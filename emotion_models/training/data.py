@@ -1,0 +1,88 @@
+"""Streaming feature shards into PyTorch: one shard in memory at a time, shuffled through a buffer."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from emotion_models.features.shards import FeatureStore
+
+Sample = dict[str, object]
+
+
+class ShardDataset(IterableDataset):
+    """Rows of a FeatureStore whose clip_id is in ``labels`` (clip_id -> class index).
+
+    With ``shuffle`` the shard order changes every epoch (``set_epoch``) and rows pass through
+    a shuffle buffer, so training sees a fresh order without loading every clip.
+    """
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        arrays: dict[str, tuple[int, ...]],
+        labels: dict[str, int],
+        shuffle: bool = False,
+        seed: int = 0,
+        transform: Callable[[Sample, np.random.Generator], Sample] | None = None,
+        buffer_size: int = 2048,
+        extra_columns: tuple[str, ...] = (),
+    ) -> None:
+        self.store, self.arrays, self.labels = store, arrays, labels
+        self.shuffle, self.seed, self.transform = shuffle, seed, transform
+        self.buffer_size, self.extra_columns = buffer_size, extra_columns
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _rows(self, rng: random.Random) -> Iterator[Sample]:
+        worker = get_worker_info()
+        shards = list(self.store.iter_shards(self.arrays, self.arrays))
+        if self.shuffle:
+            rng.shuffle(shards)
+        for number, (table, arrays) in enumerate(shards):
+            if worker is not None and number % worker.num_workers != worker.id:
+                continue
+            ids = table["clip_id"].to_list()
+            extras = {c: table[c].to_list() for c in self.extra_columns}
+            for row, clip_id in enumerate(ids):
+                if clip_id in self.labels:
+                    sample: Sample = {name: np.array(values[row]) for name, values in arrays.items()}
+                    sample.update(clip_id=clip_id, label=self.labels[clip_id])
+                    sample.update({c: v[row] for c, v in extras.items()})
+                    yield sample
+
+    def __iter__(self) -> Iterator[Sample]:
+        rng = random.Random(self.seed * 1000 + self.epoch)
+        np_rng = np.random.default_rng(self.seed * 1000 + self.epoch)
+        rows = self._rows(rng)
+        if self.shuffle:
+            rows = _shuffled(rows, self.buffer_size, rng)
+        for sample in rows:
+            if self.transform is not None:
+                sample = self.transform(sample, np_rng)
+            yield {k: torch.as_tensor(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+                   for k, v in sample.items()}
+
+
+def _shuffled(rows: Iterator[Sample], size: int, rng: random.Random) -> Iterator[Sample]:
+    buffer: list[Sample] = []
+    for row in rows:
+        buffer.append(row)
+        if len(buffer) >= size:
+            yield buffer.pop(rng.randrange(len(buffer)))
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+def make_loader(dataset: ShardDataset, batch_size: int, num_workers: int, device: torch.device) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
+                      pin_memory=device.type == "cuda", persistent_workers=False)
