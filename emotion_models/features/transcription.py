@@ -12,6 +12,15 @@ sentence over and over in 2 of 3 clips), or the clip padded with silence to 10 s
 short clip, but 16 of 66 RAVDESS/CREMA-D transcripts change, some with invented words);
 ``without_timestamps`` (one pass per 30 s, but tiny.en drops half the words of continuous speech).
 faster-whisper's ``chunk_length`` does not shorten the encoder input: it is padded to 30 s anyway.
+
+Repetition loops: on repetitive speech tiny.en can repeat a phrase until the 224-token cap of a
+30 s window (on one sentence said 27 times in 60 s: 300 words for ~108 spoken, 84 and 93 of them
+in two 4 s windows). The looped words get no audio from the word aligner, so in a window whose
+text is too repetitive by Whisper's own test (gzip compression ratio above 2.4) the words shorter
+than 20 ms are dropped (300 -> 102 words there, at most 10 per 4 s window); speech that is not
+repetitive is left as it is. Tried and dropped: ``no_repeat_ngram_size`` (10: stops the loops and
+halves their decoding time, but garbles speech that does repeat itself: "oily rag" -> "oli rak",
+"oli wak") and a lower token cap (128 tokens cut 20 of 169 words of ordinary speech).
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ import numpy as np
 from emotion_models.params import TranscriptionConfig
 
 SAMPLE_RATE = 16000  # Whisper hears 16 kHz mono
+LOOP_COMPRESSION_RATIO = 2.4  # Whisper's threshold for a window's text being too repetitive
+UNALIGNED_SECONDS = 0.02  # a word the aligner gave (almost) no audio
 
 
 @dataclass(frozen=True)
@@ -81,10 +92,17 @@ class Transcriber:
             segments, _ = self._model.transcribe(signal.astype(np.float32), language=self.config.language,
                                                  beam_size=1, word_timestamps=True, vad_filter=False,
                                                  condition_on_previous_text=False, temperature=self._temperatures)
-            return [Word(w.start, w.end, w.word.strip()) for s in segments for w in (s.words or []) if w.word.strip()]
+            return [Word(w.start, w.end, w.word.strip()) for s in segments for w in (s.words or [])
+                    if w.word.strip() and not looped(s.compression_ratio, w.start, w.end)]
         result = self._model.transcribe(signal.astype(np.float32), language=self.config.language,
                                         word_timestamps=True, fp16=False, temperature=self._temperatures)
-        return [Word(w["start"], w["end"], w["word"].strip()) for s in result["segments"] for w in s.get("words", [])]
+        return [Word(w["start"], w["end"], w["word"].strip()) for s in result["segments"] for w in s.get("words", [])
+                if w["word"].strip() and not looped(s["compression_ratio"], w["start"], w["end"])]
+
+
+def looped(compression_ratio: float, start: float, end: float) -> bool:
+    """A word of a repetition loop: in a too repetitive window, and placed on no audio."""
+    return compression_ratio > LOOP_COMPRESSION_RATIO and end - start < UNALIGNED_SECONDS
 
 
 @functools.lru_cache(maxsize=2)
