@@ -131,7 +131,8 @@ def predict_file(path: Path, params_path: Path, model_dir: Path) -> dict:
             probabilities = torch.softmax(model(batch), 1)[0].tolist()
         return {"path": str(path), "model": kind, "prediction": CLASS_NAMES[max(range(5), key=probabilities.__getitem__)],
                 "probabilities": dict(zip(CLASS_NAMES, probabilities))}
-    from emotion_models.scoring.score import content_hash, load_models, score_video
+    from emotion_models.scoring.fingerprints import content_hash
+    from emotion_models.scoring.score import load_models, score_video
 
     windows, summary = score_video(path, params, load_models(model_dir), content_hash(path))
     return {"path": str(path), "model": "video", "prediction": summary["dominant_emotion"], "summary": summary,
@@ -223,7 +224,7 @@ def tune(
 def main() -> None:
     """Entry point: expected failures (missing models, changed features, bad params) print one clear line."""
     from emotion_models.params import ParamsError
-    from emotion_models.scoring.score import ModelsUnavailable
+    from emotion_models.scoring.fingerprints import ModelsUnavailable
     from tasks.evaluate import FeaturesChanged
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -74,16 +74,35 @@ def scenario_audio_epoch() -> dict:
             "seconds_per_epoch": time.perf_counter() - start}
 
 
+def savee_sentences() -> list[Path]:
+    """SAVEE clips in an order that changes speaker, emotion and sentence from one clip to the next:
+    the two speakers alternate, the second one 7 sentences ahead. Sentences 1-3 of each emotion,
+    the same three for every emotion, are left out."""
+    def sentence(p: Path) -> tuple[str, int]:
+        code = p.stem.split("_")[1]
+        return code.rstrip("0123456789"), int(code.lstrip("adfhnsu"))
+
+    speakers = [sorted((p for p in (SHARED / "savee-audio-16k").glob(f"{s}_*.flac") if sentence(p)[1] > 3),
+                       key=lambda p: sentence(p)[::-1]) for s in ("DC", "JE")]
+    first, second = speakers[0], speakers[1][7:] + speakers[1][:7]
+    return [clip for pair in zip(first, second) for clip in pair]
+
+
 def make_long_video(seconds: int, target: Path) -> Path:
-    """Real CREMA-D clips concatenated (and re-encoded, H.264 + AAC) to ``seconds`` with ffmpeg."""
-    clips = sorted((SHARED / "crema-d-video").glob("*.flv"))
-    listing = target.with_suffix(".txt")
-    repeats = seconds // 2 + 1
-    listing.write_text("".join(f"file '{clips[i % len(clips)]}'\n" for i in range(repeats)))
-    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
+    """A talking-head video of ``seconds`` with varied speech (H.264 + AAC, 480x360): the CREMA-D
+    actor's face clips looped under SAVEE sentences of two speakers, one after another (different
+    sentences, emotions and voices; the lips do not match the words, which no model here reads)."""
+    faces = sorted((SHARED / "crema-d-video").glob("*.flv"))
+    sentences = savee_sentences()
+    voices, video = target.with_suffix(".voices.txt"), target.with_suffix(".faces.txt")
+    voices.write_text("".join(f"file '{sentences[i % len(sentences)]}'\n" for i in range(seconds // 2 + 1)))
+    video.write_text("".join(f"file '{faces[i % len(faces)]}'\n" for i in range(seconds // 2 + 1)))
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(video),
+                    "-f", "concat", "-safe", "0", "-i", str(voices), "-map", "0:v", "-map", "1:a",
                     "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(target)],
                    check=True)
-    listing.unlink()
+    voices.unlink()
+    video.unlink()
     return target
 
 

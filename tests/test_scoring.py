@@ -12,7 +12,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from emotion_models.features.media import decode_audio
 from emotion_models.params import ScoringConfig
-from emotion_models.scoring.score import discover_videos
 from flows.scoring import run_scoring, task_runner_for
 from tests.conftest import CK_PLUS, CREMA_D_VIDEO
 from tests.media_factory import tone, write_video
@@ -112,13 +111,6 @@ def test_dask_local_cluster_with_two_workers(video_folder, pipeline_project, tmp
     counts = run_scoring([str(inbox)], str(tmp_path / "out"), str(params), str(pipeline_project / "models"))
     assert counts == {"scored": 2, "skipped": 0, "rejected": 0}
     assert pl.scan_parquet(tmp_path / "out" / "videos" / "**" / "*.parquet").collect().height == 2
-
-
-def test_discovery_is_recursive_and_filters_extensions(video_folder):
-    names = [p.name for p in discover_videos([video_folder], [".mp4", ".flv"])]
-    assert "Angry clip ü 1.flv" in names and "readme.txt" not in names
-    with pytest.raises(FileNotFoundError, match="input folder not found"):
-        discover_videos([video_folder / "missing"], [".mp4"])
 
 
 def test_thread_runner_scores_as_many_videos_at_once_as_params_say():

@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from emotion_models import atomic
 from emotion_models.labels import CLASS_NAMES
-from emotion_models.scoring.score import SLUGS
+from emotion_models.scoring.outputs import SLUGS
 
 COLOURS = ("#4c72b0", "#8c8c8c", "#dd8452", "#c44e52", "#8172b3")  # one per class, in label order
 PLOT_WIDTH, PLOT_HEIGHT = 760, 150
@@ -46,8 +46,15 @@ def timeline(windows: pl.DataFrame) -> dict:
     return {"lines": lines, "ticks": ticks}
 
 
-def render_batch_report(out: Path, results: list[dict]) -> Path:
-    """``out/report.html`` for the files of this batch (scored, skipped and rejected)."""
+def _counts(results: list[dict], unchanged: int) -> dict[str, int]:
+    counts = {status: sum(r["status"] == status for r in results) for status in ("scored", "skipped", "rejected")}
+    counts["skipped"] += unchanged
+    return counts
+
+
+def render_batch_report(out: Path, results: list[dict], unchanged: int = 0) -> Path:
+    """``out/report.html`` for the files this batch's tasks saw (scored, skipped and rejected);
+    ``unchanged`` files, finished in earlier batches and not looked at again, are only counted."""
     keys = [r["key"] for r in results if r.get("key") and r["status"] in ("scored", "skipped")]
     videos = []
     for key in keys:
@@ -58,7 +65,7 @@ def render_batch_report(out: Path, results: list[dict]) -> Path:
         summary["timeline"] = timeline(pl.read_parquet(windows_path))
         summary["shares"] = {name: summary[f"share_{slug}"] for slug, name in zip(SLUGS, CLASS_NAMES)}
         videos.append(summary)
-    counts = {status: sum(r["status"] == status for r in results) for status in ("scored", "skipped", "rejected")}
+    counts = _counts(results, unchanged)
     rejects = [r for r in results if r["status"] == "rejected"]
     env = Environment(loader=PackageLoader("emotion_models.reports", "templates"), autoescape=select_autoescape())
     html = env.get_template("score_report.html.j2").render(videos=videos, counts=counts, rejects=rejects,
@@ -67,9 +74,9 @@ def render_batch_report(out: Path, results: list[dict]) -> Path:
     return atomic.write_text(out / "report.html", html)
 
 
-def summary_markdown(results: list[dict]) -> str:
-    """The batch summary as Markdown, for a Prefect artifact."""
-    counts = {status: sum(r["status"] == status for r in results) for status in ("scored", "skipped", "rejected")}
+def summary_markdown(results: list[dict], unchanged: int = 0) -> str:
+    """The batch summary as Markdown, for a Prefect artifact (``unchanged`` files only counted)."""
+    counts = _counts(results, unchanged)
     lines = ["# Scoring batch", "", f"scored **{counts['scored']}**, skipped (already scored) {counts['skipped']}, "
              f"rejected **{counts['rejected']}**", "", "| file | status | dominant emotion / reason |", "|---|---|---|"]
     for r in results:

@@ -12,12 +12,12 @@ Output layout (a contract; see the README), under OUT:
 - ``report.html``: the batch's videos with an emotion timeline each.
 ``<key>`` is content hash + model version: a video already scored by this model version is
 skipped; a new model version scores it again. Each file is written atomically, the video row
-last, so a run killed half-way and rerun scores every video exactly once.
+last, so a run killed half-way and rerun scores every video exactly once. Models are loaded, and
+the libraries warmed up, once per worker process when its first video needs scoring.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import threading
 import time
@@ -39,34 +39,10 @@ from emotion_models.nets.audio import AudioSpec
 from emotion_models.nets.face import FaceSpec
 from emotion_models.nets.video import VideoSpec
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, Params
+from emotion_models.scoring.fingerprints import MODEL_VIEWS, content_hash, model_files, model_version
+from emotion_models.scoring.outputs import SLUGS, output_key, reject_key
 
-SLUGS = ("sad_fear", "neutral", "happy", "angry", "surprise_disgust")
-MODEL_VIEWS = ("video", "audio", "face")
 WINDOWS_PER_BATCH = 8
-
-
-class ModelsUnavailable(RuntimeError):
-    """The trained models are missing: nothing can be scored (a systemic failure)."""
-
-
-def content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def discover_videos(folders: list[str | Path], extensions: list[str]) -> list[Path]:
-    """Every file below ``folders`` (recursive) with a video extension, sorted, without duplicates."""
-    wanted = {e.lower() for e in extensions}
-    found = set()
-    for folder in folders:
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{folder}: input folder not found")
-        found.update(p for p in folder.rglob("*") if p.suffix.lower() in wanted and not p.is_dir())
-    return sorted(found)
 
 
 @dataclass
@@ -88,28 +64,36 @@ class ScoringModels:
 
 
 _MODELS: dict[tuple, ScoringModels] = {}
+_WARM: set[tuple[str, str]] = set()
 _LOCK = threading.Lock()
 
 
-def load_models(model_dir: Path = Path("models")) -> ScoringModels:
-    """Load (once per process) the video, audio and face checkpoints; version = hash of all three."""
-    files = [model_dir / name / "model.pt" for name in MODEL_VIEWS]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise ModelsUnavailable(f"trained models missing: {', '.join(missing)} (run `dvc repro` first)")
+def load_models(model_dir: Path = Path("models"), out: Path | None = None) -> ScoringModels:
+    """Load (once per process) the video, audio and face checkpoints; version = hash of all three
+    (cached under ``out`` when given, see :func:`model_version`)."""
+    files = model_files(model_dir)
     key = tuple((str(f.resolve()), f.stat().st_mtime_ns) for f in files)
     with _LOCK:
         if key not in _MODELS:
-            digest = hashlib.sha256()
-            for f in files:
-                digest.update(f.read_bytes())
+            version = model_version(model_dir, out)
             video, meta = VideoSpec().load(files[0])
             audio, _ = AudioSpec().load(files[1])
             face, _ = FaceSpec().load(files[2])
-            _MODELS[key] = ScoringModels(video, audio, face, digest.hexdigest()[:12],
+            _MODELS[key] = ScoringModels(video, audio, face, version,
                                          AudioFeatureConfig(**meta["config"]["audio"]["features"]),
                                          FaceFeatureConfig(**meta["config"]["face"]["features"]))
         return _MODELS[key]
+
+
+def ready_models(model_dir: Path, params: Params, out: Path | None = None) -> ScoringModels:
+    """The loaded models, with the libraries warmed up once per process and parameters."""
+    models = load_models(model_dir, out)
+    key = (models.version, params.model_dump_json())
+    with _LOCK:
+        if key not in _WARM:
+            warm_up(models, params)
+            _WARM.add(key)
+    return models
 
 
 def warm_up(models: ScoringModels, params: Params) -> None:
@@ -202,20 +186,21 @@ def summarise(windows: pl.DataFrame, base: dict, duration: float) -> dict:
             "scored_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def output_key(digest: str, version: str) -> str:
-    return f"{digest[:32]}-{version}"
-
-
-def score_file(path: Path, out: Path, params: Params, model_dir: Path = Path("models")) -> dict:
-    """Score one file into ``out`` exactly once. Returns {"path", "status": scored|skipped|rejected, ...}."""
-    models = load_models(model_dir)
-    try:
-        digest = content_hash(path)
-    except OSError as exc:
-        return _reject(out, path, None, models.version, f"{path}: cannot read file ({exc.strerror or exc})")
-    key = output_key(digest, models.version)
+def score_file(path: Path, out: Path, params: Params, model_dir: Path = Path("models"),
+               digest: str | None = None) -> dict:
+    """Score one file into ``out`` exactly once. Returns {"path", "status": scored|skipped|rejected, ...}.
+    ``digest``: the file's content hash when the caller knows it (else the file is read to hash it)."""
+    version = model_version(model_dir, out)
+    if digest is None:
+        try:
+            digest = content_hash(path)
+        except OSError as exc:
+            return _reject(out, path, None, version, f"{path}: cannot read file ({exc.strerror or exc})")
+    key = output_key(digest, version)
     if (out / "videos" / f"{key}.parquet").exists():
         return {"path": str(path), "status": "skipped", "key": key}
+    models = ready_models(model_dir, params, out)
+    key = output_key(digest, models.version)
     try:
         windows, summary = score_video(path, params, models, digest)
     except MediaError as exc:
@@ -228,8 +213,7 @@ def score_file(path: Path, out: Path, params: Params, model_dir: Path = Path("mo
 
 
 def _reject(out: Path, path: Path, digest: str | None, version: str, reason: str) -> dict:
-    identity = hashlib.sha256(f"{path}\0{digest}".encode()).hexdigest()[:32]
-    target = out / "rejects" / f"{identity}-{version}.parquet"
+    target = out / "rejects" / f"{reject_key(path, digest, version)}.parquet"
     if target.exists():
         return {"path": str(path), "status": "skipped", "reason": reason}
     atomic.write_parquet(target, pl.DataFrame([{"path": str(path), "content_hash": digest,
@@ -238,14 +222,3 @@ def _reject(out: Path, path: Path, digest: str | None, version: str, reason: str
                                                       "model_version": pl.Utf8, "reason": pl.Utf8}))
     return {"path": str(path), "status": "rejected", "reason": reason}
 
-
-def check_writable(out: Path) -> None:
-    """Raise OSError with a clear message when ``out`` cannot be written (a systemic failure)."""
-    for sub in ("windows", "videos", "rejects"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    probe = out / ".write-test"
-    try:
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise OSError(f"{out}: output folder is not writable ({exc.strerror})") from exc
