@@ -85,11 +85,15 @@ def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
-def iter_frames(path: str | Path, fps: float, max_pixels: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
+def iter_frames(path: str | Path, fps: float, max_pixels: int | None = None,
+                skip_nonref_above: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(time_seconds, RGB uint8 frame)`` sampled at ``fps``, decoding as a stream.
 
-    Frames larger than ``max_pixels`` are downscaled (aspect kept) before they are returned.
-    A decoding error after some frames ends the stream early instead of losing what was read.
+    Frames larger than ``max_pixels`` are downscaled (aspect kept) before they are returned. Videos
+    whose frames have more than ``skip_nonref_above`` pixels decode only reference frames
+    (FFmpeg's ``skip_frame=NONREF``: B-frames are not decoded; a sample then comes from the next
+    decoded frame, up to ~2 frames later). A decoding error after some frames ends the stream
+    early instead of losing what was read.
     """
     path = Path(path)
     with _open(path) as container:
@@ -97,6 +101,9 @@ def iter_frames(path: str | Path, fps: float, max_pixels: int | None = None) -> 
             return
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        context = stream.codec_context
+        if skip_nonref_above is not None and context.width * context.height > skip_nonref_above:
+            context.skip_frame = "NONREF"
         next_time = 0.0
         try:
             for frame in container.decode(stream):

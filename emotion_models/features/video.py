@@ -156,7 +156,8 @@ def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], a
     per_window = frames_per_window(config)
     preprocessor = preprocessor_for(params.face.features)
     try:
-        for time, image in iter_frames(path, config.fps, params.scoring.max_pixels):
+        for time, image in iter_frames(path, config.fps, params.scoring.max_pixels,
+                                       params.scoring.skip_nonref_frames_above):
             last = time + 1.0 / config.fps
             index = int(time // config.window_seconds)
             if index >= len(windows):
