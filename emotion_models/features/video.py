@@ -155,6 +155,7 @@ def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], a
     last = 0.0
     per_window = frames_per_window(config)
     preprocessor = preprocessor_for(params.face.features)
+    preprocessor.start_video()
     try:
         for time, image in iter_frames(path, config.fps, params.scoring.max_pixels,
                                        params.scoring.skip_nonref_frames_above):
@@ -166,7 +167,7 @@ def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], a
             if slot >= per_window or time >= windows[index][1]:
                 continue
             try:
-                face = preprocessor.process(image, path)
+                face = preprocessor.process(image, path, track=True)
             except NoFaceError:
                 continue
             arrays["frames"][index, slot] = face.crop
