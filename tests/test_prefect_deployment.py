@@ -1,5 +1,6 @@
 """A real Prefect server on 127.0.0.1 in a temporary home: serve the scoring deployment, run it once,
-and check through the Prefect API that the flow run completed and left its artifacts."""
+and check through the Prefect API that the flow run completed and left its artifacts; kill a
+served run half-way and check that it is marked Crashed and that the next run finishes its work."""
 
 import os
 import shutil
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -102,3 +104,68 @@ def test_served_deployment_runs_and_publishes_artifacts(prefect_server, pipeline
         assert len(list((tmp_path / "out" / "videos").glob("*.parquet"))) == 1
     finally:
         stop(serving)
+
+
+def test_a_run_that_dies_with_its_server_process_is_crashed_and_the_next_run_finishes(
+        prefect_server, pipeline_project, tmp_path):
+    """`emotion serve` and its running flow are killed (SIGKILL, as when the machine dies): the
+    heartbeat automation marks the run Crashed; a new `emotion serve` run scores the rest, each
+    video exactly once."""
+    url, env = prefect_server
+    env = {**env, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    clips = sorted(CREMA_D_VIDEO.glob("*.flv"))
+    for number in range(12):  # distinct content: each copy carries its own metadata tag
+        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(clips[number % len(clips)]), "-c", "copy",
+                        "-metadata", f"comment=copy {number}", str(inbox / f"clip{number:02d}.flv")], check=True)
+    emotion = str(Path(sys.executable).parent / "emotion")
+    command = [emotion, "serve", str(inbox), "--out", str(out), "--interval-minutes", "600", "--params", "params.yaml"]
+
+    def scored() -> list[Path]:
+        return sorted((out / "videos").glob("*.parquet")) if (out / "videos").is_dir() else []
+
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        def deployment_ready(log: Path):
+            def check():
+                with get_client(sync_client=True) as client:
+                    try:
+                        return client.read_deployment_by_name("score/score-folders")
+                    except Exception:
+                        return None
+            return wait_for(check, 120, "the score-folders deployment", log)
+
+        def state(run_id):
+            with get_client(sync_client=True) as client:
+                return client.read_flow_run(run_id).state
+
+        first_log = tmp_path / "serve-1.log"
+        serving = start(command, env, pipeline_project, first_log)
+        try:
+            deployment_ready(first_log)
+            killed = run_deployment("score/score-folders", timeout=0)
+            wait_for(lambda: scored(), 300, "the first scored video", first_log)
+            os.killpg(serving.pid, signal.SIGKILL)
+            serving.wait(30)
+        finally:
+            stop(serving)
+        left = len(scored())
+        assert 1 <= left < 12, "the run must die half-way"
+        assert state(killed.id).is_running()
+        crashed = wait_for(lambda: (s := state(killed.id)).is_crashed() and s, 200, "the Crashed state", first_log)
+        assert "heartbeat" in crashed.message
+
+        second_log = tmp_path / "serve-2.log"
+        serving = start(command, env, pipeline_project, second_log)
+        try:
+            deployment_ready(second_log)
+            finished = run_deployment("score/score-folders", timeout=600)
+            assert finished.state.is_completed(), f"{finished.state}\n{second_log.read_text()[-3000:]}"
+        finally:
+            stop(serving)
+    summaries = [pl.read_parquet(path) for path in scored()]
+    assert len(summaries) == 12 and len({s["content_hash"][0] for s in summaries}) == 12
+    windows = pl.scan_parquet(out / "windows" / "*.parquet").collect()
+    assert dict(windows.group_by("content_hash").agg(pl.len()).iter_rows()) == {
+        s["content_hash"][0]: s["windows"][0] for s in summaries}  # no window written twice
+    assert f"{12 - left} to score" in second_log.read_text()

@@ -69,8 +69,12 @@ class ModelSpec(ABC):
         from emotion_models.training.loop import load_checkpoint
 
         state, meta = load_checkpoint(path or self.checkpoint_path())
-        model = self.build(meta["config"], pretrained=False)
-        model.load_state_dict(state)
+        with torch.device("meta"):  # no random initialisation of weights the checkpoint replaces
+            model = self.build(meta["config"], pretrained=False)
+        model.load_state_dict(state, assign=True)
+        missing = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+        if missing:
+            raise ValueError(f"{path or self.checkpoint_path()}: checkpoint lacks {', '.join(missing)}")
         return model.eval(), meta
 
 
