@@ -52,6 +52,18 @@ def wait_for(check, timeout: float, what: str, log: Path):
     pytest.fail(f"timed out waiting for {what}; log:\n{log.read_text()[-3000:]}")
 
 
+def served_deployment(log: Path):
+    """The score-folders deployment, once `emotion serve` has registered it (the current API settings)."""
+    def read():
+        with get_client(sync_client=True) as client:
+            try:
+                return client.read_deployment_by_name("score/score-folders")
+            except Exception:
+                return None
+
+    return wait_for(read, 120, "the score-folders deployment", log)
+
+
 @pytest.fixture
 def prefect_server(tmp_path):
     port = free_port()
@@ -86,14 +98,7 @@ def test_served_deployment_runs_and_publishes_artifacts(prefect_server, pipeline
                      "--params", "params.yaml"], env, pipeline_project, log)
     try:
         with temporary_settings(updates={PREFECT_API_URL: url}):
-            def deployment_ready():
-                with get_client(sync_client=True) as client:
-                    try:
-                        return client.read_deployment_by_name("score/score-folders")
-                    except Exception:
-                        return None
-
-            deployment = wait_for(deployment_ready, 120, "the score-folders deployment", log)
+            deployment = served_deployment(log)
             assert deployment.schedules  # served with its interval schedule
             flow_run = run_deployment("score/score-folders", timeout=600)
             assert flow_run.state.is_completed(), f"{flow_run.state}\n{log.read_text()[-3000:]}"
@@ -126,15 +131,6 @@ def test_a_run_that_dies_with_its_server_process_is_crashed_and_the_next_run_fin
         return sorted((out / "videos").glob("*.parquet")) if (out / "videos").is_dir() else []
 
     with temporary_settings(updates={PREFECT_API_URL: url}):
-        def deployment_ready(log: Path):
-            def check():
-                with get_client(sync_client=True) as client:
-                    try:
-                        return client.read_deployment_by_name("score/score-folders")
-                    except Exception:
-                        return None
-            return wait_for(check, 120, "the score-folders deployment", log)
-
         def state(run_id):
             with get_client(sync_client=True) as client:
                 return client.read_flow_run(run_id).state
@@ -142,7 +138,7 @@ def test_a_run_that_dies_with_its_server_process_is_crashed_and_the_next_run_fin
         first_log = tmp_path / "serve-1.log"
         serving = start(command, env, pipeline_project, first_log)
         try:
-            deployment_ready(first_log)
+            served_deployment(first_log)
             killed = run_deployment("score/score-folders", timeout=0)
             wait_for(lambda: scored(), 300, "the first scored video", first_log)
             os.killpg(serving.pid, signal.SIGKILL)
@@ -158,7 +154,7 @@ def test_a_run_that_dies_with_its_server_process_is_crashed_and_the_next_run_fin
         second_log = tmp_path / "serve-2.log"
         serving = start(command, env, pipeline_project, second_log)
         try:
-            deployment_ready(second_log)
+            served_deployment(second_log)
             finished = run_deployment("score/score-folders", timeout=600)
             assert finished.state.is_completed(), f"{finished.state}\n{second_log.read_text()[-3000:]}"
         finally:
