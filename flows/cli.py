@@ -221,16 +221,24 @@ def tune(
                   f"retrain with `dvc repro {model}_train`")
 
 
-def main() -> None:
-    """Entry point: expected failures (missing models, changed features, bad params) print one clear line."""
+def expected_failure(exc: Exception) -> bool:
+    """Missing models, changed features, bad params...: failures a user can fix from one clear line.
+    Imported only when something failed (tasks.evaluate pulls in torch, which `score` may not need)."""
     from emotion_models.params import ParamsError
     from emotion_models.scoring.fingerprints import ModelsUnavailable
     from tasks.evaluate import FeaturesChanged
 
+    return isinstance(exc, (ParamsError, FeaturesChanged, ModelsUnavailable, FileNotFoundError, KeyError))
+
+
+def main() -> None:
+    """Entry point: expected failures print one clear line, anything else its traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
-    except (ParamsError, FeaturesChanged, ModelsUnavailable, FileNotFoundError, KeyError) as exc:
+    except Exception as exc:
+        if not expected_failure(exc):
+            raise
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise SystemExit(1) from None
 
