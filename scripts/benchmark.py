@@ -306,6 +306,7 @@ def bench_scoring(options) -> None:
                                                   options.model_dir, str(warm))
                             rows.append({"scenario": kind, "transcription": flag, "code": code_name, **result})
                             print(json.dumps(rows[-1]), flush=True)
+                            write("scoring", rows, medians(rows, ("scenario", "transcription", "code")))
     write("scoring", rows, medians(rows, ("scenario", "transcription", "code")))
 
 
@@ -334,11 +335,13 @@ def bench_rescan(options) -> None:
                                    env={**env, "PYTHONPATH": str(code)}, capture_output=True)
                     rows[-1]["rescan_command_seconds"] = time.perf_counter() - start
                     print(json.dumps(rows[-1]), flush=True)
+                    write("rescan", rows, medians(rows, ("scenario", "code")))
                 for folder in ([clips, links] if code_name == "new" else [clips]):
                     rows += [{"scenario": f"no-op scheduled run, {sum(1 for _ in folder.rglob('*.flv'))} files",
                               "code": code_name, **run} for run in scheduled_runs(code, env, folder, tmp / f"out-{code_name}-0",
                                                                                 params, options)]
                     print(json.dumps(rows[-1]), flush=True)
+                    write("rescan", rows, medians(rows, ("scenario", "code")))
     write("rescan", rows, medians(rows, ("scenario", "code")))
 
 
@@ -390,6 +393,7 @@ def scheduled_runs(code: Path, env: dict, folder: Path, out: Path, params: str, 
     import asyncio
 
     from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.states import Scheduled
 
     log = out.parent / f"serve-{code.name}.log"
@@ -425,7 +429,8 @@ def scheduled_runs(code: Path, env: dict, folder: Path, out: Path, params: str, 
             return runs[1:]
 
     try:
-        return asyncio.run(measure())
+        with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
+            return asyncio.run(measure())
     finally:
         os.killpg(serving.pid, signal.SIGTERM)
         serving.wait(60)
