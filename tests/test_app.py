@@ -15,13 +15,18 @@ from streamlit.testing.v1 import AppTest
 
 from emotion_models.reports.overview import model_overview, prefect_links
 from emotion_models.scoring.predict import browser_video, window_frames
-from emotion_models.scoring.results import (filter_videos, load_videos, load_windows, timeline, views_of,
-                                            window_summary)
+from emotion_models.scoring.results import (VIDEO_COLUMNS, TableReader, filter_videos, load_windows, timeline,
+                                            videos_table, views_of, window_summary)
 from flows.app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
 from tests.app_data import model_reports, rejected, scored_video
 from tests.conftest import CK_PLUS, CREMA_D_VIDEO, REPO, require_shared
 
 PAGES = REPO / "flows" / "app" / "pages"
+
+
+def load_videos(folders: list[Path]) -> pl.DataFrame:
+    return videos_table([TableReader(f, "videos", VIDEO_COLUMNS).read().with_columns(pl.lit(str(f)).alias("folder"))
+                         for f in folders])
 
 
 def page(name: str, monkeypatch, scores: list[Path] = (), models: Path | None = None) -> AppTest:
@@ -165,6 +170,20 @@ def test_a_folder_with_a_null_typed_column_still_reads(tmp_path):
     frame.write_parquet(next((out / "videos").glob("b*.parquet")))
     videos = load_videos([out])
     assert sorted(videos["emotion"].to_list()) == ["Happy", "no person"]
+
+
+def test_a_folder_is_read_again_only_for_its_new_files(tmp_path):
+    out = tmp_path / "out"
+    scored_video(out, "a.mp4", "a" * 64, ["happy"], fused=True)
+    reader = TableReader(out, "videos", VIDEO_COLUMNS)
+    first = reader.read()
+    assert first["path"].to_list() == ["/videos/a.mp4"]
+    assert reader.read() is first  # nothing changed: nothing read
+    scored_video(out, "b.mp4", "b" * 64, ["angry"], fused=False)
+    assert sorted(reader.read()["path"].to_list()) == ["/videos/a.mp4", "/videos/b.mp4"]
+    next((out / "videos").glob("a*.parquet")).unlink()
+    assert reader.read()["path"].to_list() == ["/videos/b.mp4"]
+    assert TableReader(tmp_path / "missing", "videos", VIDEO_COLUMNS).read().height == 0
 
 
 def test_a_flv_clip_becomes_a_webm_the_browser_plays_and_has_a_boxed_frame(tmp_path):

@@ -3,13 +3,15 @@
 Folders scored by older code lack some columns (``fused_*``, ``mean_probability_*``,
 ``windows_no_person``, ``fusion``): they read with those columns null, and the per-window estimate
 falls back to the combined model's ``video_*`` probabilities where ``fused_*`` is absent. Tables are
-read lazily with ``polars.scan_parquet`` (one glob per folder), so folders of 10k videos stay quick.
+read with ``polars.scan_parquet`` and incrementally (``TableReader``): a folder of 10k videos is read once,
+then only the files a later scoring run adds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -39,41 +41,53 @@ def table_files(folder: Path, table: str) -> list[Path]:
                   if entry.name.endswith(".parquet") and entry.is_file())
 
 
-def folder_signature(folder: Path) -> tuple:
-    """Changes whenever a file is added to or replaced in the folder's tables (a cache key)."""
-    signature = []
-    for table in ("videos", "rejects"):
-        directory = folder / table
-        if directory.is_dir():
-            stamps = [entry.stat().st_mtime_ns for entry in os.scandir(directory) if entry.name.endswith(".parquet")]
-            signature.append((table, len(stamps), max(stamps, default=0)))
-    return tuple(signature)
+class TableReader:
+    """One output table of one folder, read incrementally: output files are never changed once written
+    (each is named by content hash and model version and written atomically), so a refresh reads only the
+    files added since the last one and drops the rows of files removed. Thread-safe."""
+
+    def __init__(self, folder: Path, table: str, columns: dict[str, pl.DataType]) -> None:
+        self.folder, self.table, self.columns = folder, table, columns
+        self._stamp: int | None = None
+        self._rows = pl.DataFrame(schema={**columns, "file": pl.Utf8})
+        self._lock = threading.Lock()
+
+    def read(self) -> pl.DataFrame:
+        """The table's rows now (``file`` names each row's file)."""
+        directory = self.folder / self.table
+        with self._lock:
+            stamp = directory.stat().st_mtime_ns if directory.is_dir() else None
+            if stamp != self._stamp:  # a file was added, replaced or removed: the directory changed
+                files = {str(f) for f in table_files(self.folder, self.table)}
+                known = set(self._rows["file"].unique().to_list())
+                kept = self._rows.filter(pl.col("file").is_in(list(files & known)))
+                added = _scan(sorted(Path(f) for f in files - known), self.columns, with_file=True)
+                self._rows, self._stamp = pl.concat([kept, added]).rechunk(), stamp
+            return self._rows
 
 
 CAST = pl.ScanCastOptions(integer_cast=["upcast", "allow-float"], float_cast="upcast")
 
 
-def _scan(files: list[Path], columns: dict[str, pl.DataType]) -> pl.DataFrame:
+def _scan(files: list[Path], columns: dict[str, pl.DataType], with_file: bool = False) -> pl.DataFrame:
     """Every file as one table of the contract's ``columns``: missing ones null, all-null (Null-typed) or
-    narrower ones cast to the contract's type."""
+    narrower ones cast to the contract's type; ``with_file`` adds each row's file path as ``file``."""
+    schema = {**columns, "file": pl.Utf8} if with_file else columns
     if not files:
-        return pl.DataFrame(schema=columns)
+        return pl.DataFrame(schema=schema)
     try:
         return pl.scan_parquet(files, schema=columns, missing_columns="insert", extra_columns="ignore",
-                               cast_options=CAST).collect()
+                               cast_options=CAST, include_file_paths="file" if with_file else None).collect()
     except (pl.exceptions.SchemaError, pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
-        frame = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+        frames = [pl.read_parquet(f).with_columns(pl.lit(str(f)).alias("file")) for f in files]
+        frame = pl.concat(frames, how="diagonal_relaxed")
         return frame.select([pl.col(name).cast(dtype, strict=False) if name in frame.columns
-                             else pl.lit(None, dtype).alias(name) for name, dtype in columns.items()])
+                             else pl.lit(None, dtype).alias(name) for name, dtype in schema.items()])
 
 
-def load_videos(folders: list[Path]) -> pl.DataFrame:
-    """One row per scored video of every folder, with ``folder``, ``emotion`` (dominant emotion or
-    "no person"), ``scored`` (a datetime) and every contract column (null where the folder lacks it)."""
-    frames = []
-    for folder in folders:
-        frame = _scan(table_files(folder, "videos"), VIDEO_COLUMNS)
-        frames.append(frame.with_columns(pl.lit(str(folder)).alias("folder")))
+def videos_table(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Video rows of several folders (each with ``folder``) as one table, with ``emotion`` (the dominant
+    emotion, or "no person") and ``scored`` (a datetime), newest first."""
     videos = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema={**VIDEO_COLUMNS,
                                                                                          "folder": pl.Utf8})
     return videos.with_columns(
@@ -81,14 +95,6 @@ def load_videos(folders: list[Path]) -> pl.DataFrame:
         pl.col("scored_at").str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False).dt.replace_time_zone(None)
         .alias("scored"),
     ).sort("scored", descending=True, nulls_last=True)
-
-
-def load_rejects(folders: list[Path]) -> pl.DataFrame:
-    """Every file of the folders' rejects tables, with its reason and ``folder``."""
-    frames = [_scan(table_files(folder, "rejects"), REJECT_COLUMNS).with_columns(pl.lit(str(folder)).alias("folder"))
-              for folder in folders]
-    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema={**REJECT_COLUMNS,
-                                                                                          "folder": pl.Utf8})
 
 
 def filter_videos(videos: pl.DataFrame, emotions: list[str] | None = None, folders: list[str] | None = None,

@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from emotion_models.params import Params, ParamsError, load_params
-from emotion_models.scoring.results import folder_signature, load_rejects, load_videos
+from emotion_models.scoring.results import REJECT_COLUMNS, VIDEO_COLUMNS, TableReader, videos_table
 from flows.app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
 
 
@@ -40,22 +40,19 @@ def app_config() -> AppConfig:
     return AppConfig(root, params_path, Path(os.environ.get(ENV_MODELS, root / "models")), scores, params)
 
 
-@st.cache_data(show_spinner="Reading the scored videos…", max_entries=8)
-def cached_videos(folders: tuple[str, ...], signatures: tuple) -> pl.DataFrame:
-    """The folders' video tables, read again only when a folder's files change (``signatures``)."""
-    return load_videos([Path(f) for f in folders])
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def cached_rejects(folders: tuple[str, ...], signatures: tuple) -> pl.DataFrame:
-    return load_rejects([Path(f) for f in folders])
+@st.cache_resource(max_entries=64)
+def table_reader(folder: str, table: str) -> TableReader:
+    """One incremental reader per folder and table, shared by every session of the app."""
+    return TableReader(Path(folder), table, VIDEO_COLUMNS if table == "videos" else REJECT_COLUMNS)
 
 
 def scored_tables(folders: tuple[Path, ...]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Videos and rejects of ``folders`` (cached until their files change)."""
-    names = tuple(str(f) for f in folders)
-    signatures = tuple(folder_signature(f) for f in folders)
-    return cached_videos(names, signatures), cached_rejects(names, signatures)
+    """Videos and rejects of ``folders``; each file is read once, a refresh reads only new files."""
+    videos = videos_table([table_reader(str(f), "videos").read().drop("file").with_columns(
+        pl.lit(str(f)).alias("folder")) for f in folders])
+    rejects = [table_reader(str(f), "rejects").read().drop("file").with_columns(pl.lit(str(f)).alias("folder"))
+               for f in folders]
+    return videos, pl.concat(rejects) if rejects else pl.DataFrame()
 
 
 def confidence_text(value: float | None) -> str:
