@@ -110,7 +110,8 @@ def test_models_page_shows_metrics_curves_ablations_and_trials(tmp_path, monkeyp
     app = page("models", monkeypatch)
     assert not app.exception
     summary = {r["model"]: r for r in table(app)}
-    assert summary["audio"]["test accuracy"] == pytest.approx(0.65) and summary["audio"]["checkpoint"] == "as in dvc.lock"
+    assert summary["audio"]["test accuracy"] == pytest.approx(0.65)
+    assert summary["audio"]["checkpoint"] == "as in dvc.lock"
     assert summary["face"]["checkpoint"] == "missing" and math.isnan(summary["video"]["test accuracy"])
     assert [m.value for m in app.metric[:2]] == ["65.0%", "0.600"]
     assert any("video model has not been evaluated" in i.value for i in app.info)

@@ -70,11 +70,9 @@ def _read_json(path: Path) -> dict | None:
 
 
 def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
+    """The file's MD5, as DVC records it."""
     with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "md5").hexdigest()
 
 
 def locked_hashes(root: Path) -> dict[str, str]:
