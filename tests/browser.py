@@ -30,7 +30,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(project: Path, *args: str, timeout: float = 90) -> Iterator[str]:
+def running_app(project: Path, *args: str, timeout: float = 300) -> Iterator[str]:
     """`emotion app ARGS` started in ``project`` on a free port; yields its base URL, stops it afterwards."""
     port = free_port()
     log = (project / f"app-{port}.log").open("w")

@@ -1,4 +1,4 @@
-"""The review web app (Streamlit): `emotion app` serves main.py; one script per page in pages/.
+"""The review web app (Streamlit): `emotion app` serves main.py; one script per page in views/.
 
 `emotion app` hands the project's settings to the pages in these environment variables."""
 

@@ -15,7 +15,7 @@ def probability_bars(probabilities: dict[str, float], title: str = "class probab
     """One horizontal bar per emotion, in label order."""
     data = pl.DataFrame({"emotion": list(probabilities), "probability": list(probabilities.values())})
     bars = alt.Chart(data, title=title).mark_bar().encode(
-        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1.1]), axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1])),
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1.1]), axis=alt.Axis(values=[0, 0.2, 0.4, 0.6, 0.8, 1])),
         y=alt.Y("emotion:N", sort=list(CLASS_NAMES), title=None, axis=alt.Axis(labelOverlap=False)),
         color=alt.Color("emotion:N", scale=EMOTION_COLOURS, legend=None),
         tooltip=["emotion", alt.Tooltip("probability:Q", format=".3f")])

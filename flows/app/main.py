@@ -5,13 +5,13 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).parent / "pages"
+VIEWS = Path(__file__).parent / "views"  # a folder named pages/ would switch on Streamlit's older multipage mode
 
 st.set_page_config(page_title="Emotion pipeline", page_icon=":material/sentiment_satisfied:", layout="wide")
 navigation = st.navigation([
-    st.Page(PAGES / "home.py", title="Start", icon=":material/home:", default=True),
-    st.Page(PAGES / "predict.py", title="Predict one file", icon=":material/upload_file:", url_path="predict"),
-    st.Page(PAGES / "scores.py", title="Scored folders", icon=":material/table_view:", url_path="scores"),
-    st.Page(PAGES / "models.py", title="Models", icon=":material/monitoring:", url_path="models"),
+    st.Page(VIEWS / "home.py", title="Start", icon=":material/home:", default=True),
+    st.Page(VIEWS / "predict.py", title="Predict one file", icon=":material/upload_file:", url_path="predict"),
+    st.Page(VIEWS / "scores.py", title="Scored folders", icon=":material/table_view:", url_path="scores"),
+    st.Page(VIEWS / "models.py", title="Models", icon=":material/monitoring:", url_path="models"),
 ])
 navigation.run()

@@ -84,7 +84,7 @@ def show_audio(result, path: Path) -> None:
     left, right = st.columns(2)
     left.altair_chart(charts.probability_bars(dict(zip(CLASS_NAMES, result.probabilities.tolist()))),
                       width="stretch")
-    right.altair_chart(charts.waveform_chart(result.waveform()), width="stretch")
+    right.altair_chart(charts.waveform_chart(result.waveform()), width="stretch", height=220)
 
 
 def format_seconds(seconds: float) -> str:
