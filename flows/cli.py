@@ -174,6 +174,7 @@ def web_app(
 ) -> None:
     """Serve the review web app on http://127.0.0.1:PORT: /predict, /scores, /models (Ctrl-C stops it)."""
     import os
+    import shutil
     import signal
     import subprocess
     import sys
@@ -189,7 +190,11 @@ def web_app(
            "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     console.print(f"emotion app: http://127.0.0.1:{port} (Ctrl-C stops it)")
-    command = [sys.executable, "-m", "streamlit", "run", str(main_script), "--server.address", "127.0.0.1",
+    # streamlit's own script, not `python -m streamlit`: -m would put the working directory first on
+    # sys.path, ahead of this package
+    launcher = shutil.which("streamlit", path=str(Path(sys.executable).parent))
+    command = [sys.executable, *([launcher] if launcher else ["-m", "streamlit"]), "run", str(main_script),
+               "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none", "--global.developmentMode", "false",
                "--client.toolbarMode", "viewer"]

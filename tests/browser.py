@@ -89,11 +89,18 @@ def wait_for_text(driver, texts: list[str], timeout: float = 120) -> str:
 
 def full_page_screenshot(driver, path: Path, width: int = 1400) -> Path:
     """A PNG of the whole page (the window grown to the content's height)."""
-    height = driver.execute_script(
-        "const main = document.querySelector('[data-testid=\"stMain\"]') || document.body;"
-        "return Math.max(main.scrollHeight, document.body.scrollHeight);")
+    height = driver.execute_script(  # Streamlit scrolls inside a container, not the document
+        "return Math.max(...Array.from(document.querySelectorAll('*'), e => e.scrollHeight));")
     driver.set_window_size(width, min(max(int(height) + 100, 800), 6000))
     time.sleep(1.5)  # charts re-lay themselves out at the new size
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(path))
     return path
+
+
+def wait_for_element(driver, css: str, timeout: float = 120):
+    """The first element matching ``css`` once it is in the page."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(expected_conditions.presence_of_element_located(("css selector", css)))

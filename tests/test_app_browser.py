@@ -7,7 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.browser import browser_binaries, chromium_driver, full_page_screenshot, running_app, wait_for_text
+from tests.browser import (browser_binaries, chromium_driver, full_page_screenshot, running_app, wait_for_element,
+                           wait_for_text)
 from tests.conftest import CREMA_D_VIDEO, REPO
 from tests.test_cli import emotion
 
@@ -40,7 +41,7 @@ def test_scores_and_predict_in_chromium(pipeline_project, scored_crema):
             driver.get(f"{url}/predict")
             wait_for_text(driver, ["Predict one file", "Upload a file"])
             clip = sorted(CREMA_D_VIDEO.glob("*.flv"))[0]
-            driver.find_element("css selector", "input[type=file]").send_keys(str(clip))
+            wait_for_element(driver, "input[type=file]").send_keys(str(clip))
             source = wait_for_text(driver, [f"Prediction: {expected[clip.name]}", "Timeline", "play from 0:00.0"],
                                    timeout=300)
             assert "<video" in source

@@ -13,6 +13,7 @@ import polars as pl
 import yaml
 
 from emotion_models import paths
+from emotion_models.labels import CLASS_NAMES
 from emotion_models.nets.registry import MODEL_NAMES
 
 
@@ -39,7 +40,9 @@ class ModelOverview:
 
     def per_class(self) -> pl.DataFrame:
         """Precision, recall, F1 and support of each class on the test split."""
-        rows = [{"class": name, **values} for name, values in (self.metrics or {}).get("per_class", {}).items()]
+        per_class = (self.metrics or {}).get("per_class", {})
+        rows = [{"class": name, **{k: per_class[name].get(k) for k in ("precision", "recall", "f1", "support")}}
+                for name in CLASS_NAMES if name in per_class]
         return pl.DataFrame(rows) if rows else pl.DataFrame()
 
     def per_corpus(self) -> pl.DataFrame:

@@ -15,7 +15,7 @@ def probability_bars(probabilities: dict[str, float], title: str = "class probab
     """One horizontal bar per emotion, in label order."""
     data = pl.DataFrame({"emotion": list(probabilities), "probability": list(probabilities.values())})
     bars = alt.Chart(data, title=title).mark_bar().encode(
-        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1.1]), axis=alt.Axis(values=[0, 0.2, 0.4, 0.6, 0.8, 1])),
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("emotion:N", sort=list(CLASS_NAMES), title=None, axis=alt.Axis(labelOverlap=False)),
         color=alt.Color("emotion:N", scale=EMOTION_COLOURS, legend=None),
         tooltip=["emotion", alt.Tooltip("probability:Q", format=".3f")])
@@ -49,7 +49,7 @@ def emotion_counts(videos: pl.DataFrame) -> alt.Chart:
     """How many of the videos have each dominant emotion."""
     counts = videos.group_by("emotion").len("videos")
     return alt.Chart(counts, title="dominant emotion").mark_bar().encode(
-        x=alt.X("videos:Q", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("videos:Q", axis=alt.Axis(tickMinStep=1, format="d")),
         y=alt.Y("emotion:N", sort=[*CLASS_NAMES, "no person"], title=None, axis=alt.Axis(labelOverlap=False)),
         color=alt.Color("emotion:N", scale=alt.Scale(domain=[*CLASS_NAMES, "no person"],
                                                      range=[*COLOURS, "#cccccc"]), legend=None),
@@ -63,7 +63,7 @@ def confusion_chart(confusion: pl.DataFrame) -> alt.LayerChart:
     cells = base.mark_rect().encode(color=alt.Color("count:Q", scale=alt.Scale(scheme="blues")),
                                     tooltip=["actual", "predicted", "count"])
     text = base.mark_text().encode(text="count:Q")
-    return (cells + text).properties(title="confusion (test split)", height=260, width=300)
+    return (cells + text).properties(title="confusion (test split)", height=alt.Step(34), width=alt.Step(60))
 
 
 def curves_chart(history: pl.DataFrame) -> alt.HConcatChart:
@@ -72,7 +72,8 @@ def curves_chart(history: pl.DataFrame) -> alt.HConcatChart:
         present = [c for c in columns if c in history.columns]
         return alt.Chart(history.select("epoch", *present), title=title).transform_fold(
             present, as_=["series", "value"]).mark_line(point=True).encode(
-            x="epoch:Q", y=alt.Y("value:Q", title=None), color=alt.Color("series:N", title=None),
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=None),
+            color=alt.Color("series:N", title=None),
             tooltip=["epoch:Q", "series:N", alt.Tooltip("value:Q", format=".3f")]).properties(height=200, width=320)
     return alt.hconcat(panel(["train_loss", "val_loss"], "loss"),
                        panel(["train_accuracy", "val_accuracy", "val_macro_f1"], "accuracy / macro-F1"))

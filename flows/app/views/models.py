@@ -11,6 +11,8 @@ from flows.app import charts
 from flows.app.common import app_config
 
 config = app_config()
+THREE_DECIMALS = {c: st.column_config.NumberColumn(format="%.3f")
+                  for c in ("precision", "recall", "f1", "accuracy", "macro_f1")}
 st.title("Models")
 st.write("How each trained model does on the **test split: speakers and subjects it never saw in training**.")
 
@@ -52,15 +54,15 @@ for tab, model in zip(st.tabs([m.name for m in models]), models):
         columns[0].metric("Test accuracy", f"{metrics['accuracy']:.1%}")
         columns[1].metric("Test macro-F1", f"{metrics['macro_f1']:.3f}")
         columns[2].metric("Test items", metrics["n"])
-        columns[3].metric("Trained epochs", metrics.get("trained_epoch") or "–")
+        columns[3].metric("Best epoch", metrics.get("trained_epoch") or "–")
         if not metrics["n"]:
             st.warning("The test split is empty: no speaker of this model's data was held out, so there is no "
                        "accuracy on unseen people to show.")
         left, right = st.columns(2)
         left.markdown("**Per class**")
-        left.dataframe(model.per_class(), hide_index=True, width="stretch")
+        left.dataframe(model.per_class(), hide_index=True, width="stretch", column_config=THREE_DECIMALS)
         left.markdown("**Per corpus**")
-        left.dataframe(model.per_corpus(), hide_index=True, width="stretch")
+        left.dataframe(model.per_corpus(), hide_index=True, width="stretch", column_config=THREE_DECIMALS)
         right.altair_chart(charts.confusion_chart(model.confusion()))
         if model.history is not None and model.history.height:
             st.markdown("**Training curves**")
@@ -68,11 +70,11 @@ for tab, model in zip(st.tabs([m.name for m in models]), models):
         ablations = model.ablations()
         if ablations.height:
             st.markdown("**Ablations** (the same test clips with only some views switched on)")
-            st.dataframe(ablations, hide_index=True, width="stretch")
+            st.dataframe(ablations, hide_index=True, width="stretch", column_config=THREE_DECIMALS)
         if model.trials is not None and model.trials.height:
             st.markdown(f"**Tuning trials** ({model.trials.height}; best hyperparameters: "
                         f"`{model.best_hyperparameters or 'none chosen'}`)")
-            st.altair_chart(charts.trials_chart(model.trials), width="stretch")
+            st.altair_chart(charts.trials_chart(model.trials), width="stretch", height=240)
             st.dataframe(model.trials, hide_index=True, width="stretch")
         if model.report:
             st.caption(f"Full report with figures: `{model.report.resolve()}`")

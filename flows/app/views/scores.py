@@ -42,7 +42,7 @@ if videos.height:
     text = text_filter.text_input("Path contains")
     shown = filter_videos(videos, emotions, chosen_folders, dates, text)
 
-    counts, table_area = st.columns([1, 3])
+    counts, table_area = st.columns([1, 4])
     counts.altair_chart(charts.emotion_counts(shown), width="stretch")
     export = shown.select(*VIDEO_COLUMNS, "folder")
     parquet = io.BytesIO()
@@ -67,8 +67,8 @@ if videos.height:
                    f"scored {video['scored_at']} by model version {video['model_version']}")
         windows = load_windows(Path(video["folder"]), video["content_hash"], video["model_version"])
         left, right = st.columns([1, 2])
-        left.metric("Dominant emotion", video["emotion"], confidence_text(video["mean_confidence"]),
-                    delta_color="off")
+        left.metric("Dominant emotion", video["emotion"])
+        left.caption(confidence_text(video["mean_confidence"]).capitalize())
         means = mean_probabilities(video)
         left.altair_chart(charts.probability_bars(means or shares(video), "mean probability per emotion"
                                                   if means else "share of time per emotion"),
