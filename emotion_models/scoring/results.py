@@ -152,9 +152,11 @@ def timeline(windows: pl.DataFrame) -> pl.DataFrame:
 
 
 def window_summary(windows: pl.DataFrame) -> pl.DataFrame:
-    """One row per window for people: times, what was present, each view's top emotion and its probability,
-    and the transcript."""
+    """One row per window for people: times, the transcript, each view's top emotion and its probability,
+    and whether a face and speech were present."""
     columns = [pl.col("window"), pl.col("start"), pl.col("end")]
+    if "transcript" in windows.columns:
+        columns.append(pl.col("transcript"))
     for view in views_of(windows):
         probabilities = [pl.col(f"{view}_{slug}").cast(pl.Float64) for slug in SLUGS]
         best = pl.max_horizontal(probabilities)
@@ -165,17 +167,17 @@ def window_summary(windows: pl.DataFrame) -> pl.DataFrame:
     for flag in ("has_face", "has_speech"):
         if flag in windows.columns:
             columns.append(pl.col(flag).alias(flag.removeprefix("has_")))
-    if "transcript" in windows.columns:
-        columns.append(pl.col("transcript"))
     return windows.select(columns)
 
 
-def mean_probabilities(video: dict) -> dict[str, float] | None:
-    """The video's mean probability per emotion (``mean_probability_*``), or None when not recorded."""
-    values = {EMOTION_OF_SLUG[s]: video.get(f"mean_probability_{s}") for s in SLUGS}
-    return None if any(v is None for v in values.values()) else values
-
-
-def shares(video: dict) -> dict[str, float]:
-    """The video's share of time per emotion."""
-    return {EMOTION_OF_SLUG[s]: video.get(f"share_{s}") or 0.0 for s in SLUGS}
+def mean_probabilities(video: dict, windows: pl.DataFrame) -> dict[str, float] | None:
+    """The video's mean probability per emotion: ``mean_probability_*`` where recorded, else the mean of the
+    window estimates (windows without one left out); None when no window has an estimate."""
+    recorded = {EMOTION_OF_SLUG[s]: video.get(f"mean_probability_{s}") for s in SLUGS}
+    if all(v is not None for v in recorded.values()):
+        return recorded
+    if not windows.height:
+        return None
+    view = estimate_view(windows)
+    means = windows.select(pl.col(f"{view}_{s}").cast(pl.Float64).mean() for s in SLUGS).row(0)
+    return None if any(v is None for v in means) else dict(zip(CLASS_NAMES, means))

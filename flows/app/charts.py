@@ -30,7 +30,7 @@ def timeline_chart(long: pl.DataFrame, views: list[str]) -> alt.VConcatChart:
     for view in views:
         data = long.filter(pl.col("view") == view)
         charts.append(alt.Chart(data, title=view).mark_rule(strokeWidth=3).encode(
-            x=alt.X("start:Q", title="seconds"), x2="end:Q",
+            x=alt.X("start:Q", title="seconds", axis=alt.Axis(tickCount=8)), x2="end:Q",
             y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("emotion:N", scale=EMOTION_COLOURS, sort=list(CLASS_NAMES)),
             tooltip=["window", "start", "end", "emotion", alt.Tooltip("probability:Q", format=".3f")],

@@ -10,8 +10,10 @@ import polars as pl
 import streamlit as st
 
 from emotion_models.params import Params, ParamsError, load_params
-from emotion_models.scoring.results import REJECT_COLUMNS, VIDEO_COLUMNS, TableReader, videos_table
+from emotion_models.scoring.results import (REJECT_COLUMNS, VIDEO_COLUMNS, VIEW_TITLES, TableReader, estimate_view,
+                                            timeline, videos_table, views_of, window_summary)
 from flows.app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
+from flows.app.charts import probability_bars, timeline_chart
 
 
 @dataclass(frozen=True)
@@ -56,16 +58,31 @@ def scored_tables(folders: tuple[Path, ...]) -> tuple[pl.DataFrame, pl.DataFrame
 
 
 def confidence_text(value: float | None) -> str:
-    """"confidence 0.62", or what a missing confidence means (no window with a person)."""
-    return "no confidence: no person in any window" if value is None else f"confidence {value:.2f}"
+    """"confidence 0.62", or what a missing confidence means (no window with a person); a confidence near
+    chance (0.20 for 5 emotions) says so."""
+    if value is None:
+        return "no confidence: no person in any window"
+    return f"confidence {value:.2f}" + (" (unsure: chance is 0.20)" if value < 0.4 else "")
+
+
+def show_probabilities(container, probabilities: dict[str, float] | None) -> None:
+    """The mean probability of each emotion over the windows, or why there is none."""
+    if probabilities is None:
+        container.caption("No window has an estimate: no person was seen or heard.")
+    else:
+        container.altair_chart(probability_bars(probabilities, "mean probability per emotion"), width="stretch")
+
+
+def show_windows(container, windows: pl.DataFrame) -> None:
+    """One row per window: each view's top emotion and probability, what was present, the transcript."""
+    table = window_summary(windows)
+    container.dataframe(table, hide_index=True, width="stretch", column_config={
+        name: st.column_config.NumberColumn(format="%.2f") for name in table.columns if name.endswith(" p")})
 
 
 def show_timeline(container, windows: pl.DataFrame) -> None:
     """Each emotion's probability per window for the estimate and each model; names the views with no value
     in any window (no face, no speech, no person) instead of drawing empty charts."""
-    from emotion_models.scoring.results import VIEW_TITLES, estimate_view, timeline, views_of
-    from flows.app.charts import timeline_chart
-
     long = timeline(windows)
     drawn = [VIEW_TITLES[v] for v in views_of(windows) if VIEW_TITLES[v] in set(long["view"].to_list())]
     empty = [VIEW_TITLES[v] for v in views_of(windows) if VIEW_TITLES[v] not in drawn]

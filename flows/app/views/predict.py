@@ -10,11 +10,10 @@ from emotion_models.labels import CLASS_NAMES
 from emotion_models.params import load_params
 from emotion_models.scoring.predict import (AUDIO_SUFFIXES, CANNOT_SCORE, IMAGE_SUFFIXES, browser_video, kind_of,
                                             predict_audio, predict_image, predict_video, window_frames)
-from emotion_models.scoring.results import (EMOTION_OF_SLUG, VIEW_TITLES, estimate_view, mean_probabilities, shares,
-                                            window_summary)
+from emotion_models.scoring.results import EMOTION_OF_SLUG, VIEW_TITLES, estimate_view, mean_probabilities
 from emotion_models.scoring.score import SLUGS, ModelsUnavailable
 from flows.app import charts
-from flows.app.common import app_config, confidence_text, show_timeline
+from flows.app.common import app_config, confidence_text, show_probabilities, show_timeline, show_windows
 
 UPLOADS = Path(tempfile.gettempdir()) / "emotion-app-uploads"
 FRAMES_PER_ROW = 4
@@ -70,7 +69,7 @@ def headline(label: str | None, detail: str) -> None:
 
 
 def show_image(result) -> None:
-    headline(result.label, f"face model · confidence {result.probabilities.max():.2f}")
+    headline(result.label, f"face model · {confidence_text(float(result.probabilities.max()))}")
     left, middle, right = st.columns([1.2, 1, 1.4])
     left.image(result.boxed(), caption="the face the model saw (green box)")
     middle.image(result.overlay(), caption="Grad-CAM: where the face model looked for its answer", width=220)
@@ -79,7 +78,7 @@ def show_image(result) -> None:
 
 
 def show_audio(result, path: Path) -> None:
-    headline(result.label, f"audio model · confidence {result.probabilities.max():.2f}")
+    headline(result.label, f"audio model · {confidence_text(float(result.probabilities.max()))}")
     st.audio(str(path))
     left, right = st.columns(2)
     left.altair_chart(charts.probability_bars(dict(zip(CLASS_NAMES, result.probabilities.tolist()))),
@@ -105,10 +104,7 @@ def show_video(result, frames, playable: str) -> None:
     start = st.session_state.get("play_from", 0.0)
     player.video(playable, start_time=int(start), autoplay=start > 0)
     player.caption(f"Playing from {format_seconds(start)}. Press a window's button below to jump to it.")
-    means = mean_probabilities(summary)
-    overview.altair_chart(charts.probability_bars(means or shares(summary), "mean probability per emotion"
-                                                  if means else "share of time per emotion"),
-                          width="stretch")
+    show_probabilities(overview, mean_probabilities(summary, windows))
     st.markdown("#### Timeline")
     show_timeline(st, windows)
     st.markdown("#### Windows")
@@ -124,7 +120,7 @@ def show_video(result, frames, playable: str) -> None:
                          f"{label} · {'face' if frame.box else 'no face'}")
             column.button(f"▶ play from {format_seconds(row['start'])}", key=f"play-{frame.window}",
                           on_click=st.session_state.__setitem__, args=("play_from", float(row["start"])))
-    st.dataframe(window_summary(windows), hide_index=True, width="stretch")
+    show_windows(st, windows)
 
 
 choice = chosen_file()

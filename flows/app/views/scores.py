@@ -7,10 +7,10 @@ import polars as pl
 import streamlit as st
 
 from emotion_models.labels import CLASS_NAMES
-from emotion_models.scoring.results import (NO_EMOTION, VIDEO_COLUMNS, filter_videos, load_windows,
-                                            mean_probabilities, shares, window_summary)
+from emotion_models.scoring.results import NO_EMOTION, VIDEO_COLUMNS, filter_videos, load_windows, mean_probabilities
 from flows.app import charts
-from flows.app.common import app_config, confidence_text, scored_tables, show_timeline
+from flows.app.common import (app_config, confidence_text, scored_tables, show_probabilities, show_timeline,
+                              show_windows)
 
 TABLE_COLUMNS = {"file": "video", "emotion": "dominant emotion", "mean_confidence": "confidence",
                  "duration": "duration (s)", "windows": "windows", "windows_no_face": "no face",
@@ -69,14 +69,11 @@ if videos.height:
         left, right = st.columns([1, 2])
         left.metric("Dominant emotion", video["emotion"])
         left.caption(confidence_text(video["mean_confidence"]).capitalize())
-        means = mean_probabilities(video)
-        left.altair_chart(charts.probability_bars(means or shares(video), "mean probability per emotion"
-                                                  if means else "share of time per emotion"),
-                          width="stretch")
+        show_probabilities(left, mean_probabilities(video, windows))
         if windows.height:
             show_timeline(right, windows)
             st.markdown("#### Windows and transcript")
-            st.dataframe(window_summary(windows), hide_index=True, width="stretch")
+            show_windows(st, windows)
         else:
             right.warning("This video's window rows are missing from the folder.")
 else:
