@@ -12,7 +12,7 @@ from pathlib import Path
 from prefect import flow, runtime, task, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.futures import as_completed
-from prefect.settings import PREFECT_UI_URL
+from prefect.utilities.urls import url_for
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from emotion_models import atomic
@@ -93,8 +93,8 @@ def score_flow(folders: list[str], out: str, params_path: str | None = None, mod
 
 
 def _flow_run_url() -> str | None:
-    """The flow run's page in the Prefect UI, when a UI is configured (PREFECT_UI_URL)."""
-    return runtime.flow_run.ui_url if PREFECT_UI_URL.value() else None
+    """The flow run's page in the Prefect UI (None without a UI, e.g. an ephemeral API)."""
+    return url_for("flow-run", obj_id=runtime.flow_run.id)
 
 
 def _collect(futures, total: int) -> list[dict]:

@@ -66,13 +66,17 @@ def fusion_note(method: str, reason: str, weights: dict[str, float]) -> str:
 
 def render_batch_report(out: Path, results: list[dict], note: str) -> Path:
     """``out/report.html`` for the files of this batch (scored, skipped and rejected)."""
-    keys = [r["key"] for r in results if r.get("key") and r["status"] in ("scored", "skipped")]
+    paths: dict[str, list[str]] = {}  # one entry per content; every path of the batch that holds it
+    for r in results:
+        if r.get("key") and r["status"] in ("scored", "skipped"):
+            paths.setdefault(r["key"], []).append(r["path"])
     videos = []
-    for key in keys:
+    for key, found in paths.items():
         summary_path, windows_path = out / "videos" / f"{key}.parquet", out / "windows" / f"{key}.parquet"
         if not (summary_path.exists() and windows_path.exists()):
             continue
         summary = pl.read_parquet(summary_path).to_dicts()[0]
+        summary["also_at"] = [path for path in found if path != summary["path"]]
         summary["timeline"] = timeline(pl.read_parquet(windows_path))
         summary["classes"] = [{"name": name, "share": summary[f"share_{slug}"],
                                "probability": summary[f"mean_probability_{slug}"]}
