@@ -219,6 +219,9 @@ def predict(
 
 ProjectOption = Annotated[Path, typer.Option(
     "--project", help="project folder: params.yaml, models/ and scoring.* paths are read from it (default: here)")]
+ProjectModels = Annotated[Path | None, typer.Option(
+    help="folder with audio/, face/, video/ checkpoints (default: PROJECT/models)")]
+ProjectParams = Annotated[Path | None, typer.Option("--params", help="params.yaml to read (default: PROJECT/params.yaml)")]
 
 
 def project_paths(project: Path, params: Path | None, model_dir: Path | None) -> tuple[Path, Path]:
@@ -232,8 +235,8 @@ def score(
     folders: Annotated[list[Path], typer.Argument(help="folders of videos (searched recursively)")],
     out: Annotated[Path, typer.Option(help="output folder: windows/, videos/, rejects/, paths/, report.html")],
     project: ProjectOption = Path("."),
-    model_dir: Annotated[Path | None, typer.Option(help="folder with audio/, face/, video/ checkpoints (default: PROJECT/models)")] = None,
-    params: Annotated[Path | None, typer.Option("--params", help="params.yaml to read (default: PROJECT/params.yaml)")] = None,
+    model_dir: ProjectModels = None,
+    params: ProjectParams = None,
 ) -> None:
     """Run the score flow once: every new or changed video, exactly once per model version."""
     from flows.scoring import run_scoring
@@ -247,14 +250,18 @@ def score(
 
 @app.command()
 def serve(
-    folders: Annotated[list[Path] | None, typer.Argument(help="folders to score (default: scoring.folders, relative to PROJECT)")] = None,
+    folders: Annotated[list[Path] | None, typer.Argument(
+        help="folders to score (default: scoring.folders, relative to PROJECT)")] = None,
     out: Annotated[Path | None, typer.Option(help="output folder (default: scoring.out, relative to PROJECT)")] = None,
-    cron: Annotated[str | None, typer.Option(help="cron schedule, UTC unless --timezone (default: scoring.schedule_cron)")] = None,
-    timezone: Annotated[str | None, typer.Option(help="IANA time zone of the cron schedule, e.g. Europe/Berlin (default: scoring.schedule_timezone, else UTC)")] = None,
-    interval_minutes: Annotated[float | None, typer.Option(help="interval (default: scoring.schedule_interval_minutes)")] = None,
+    cron: Annotated[str | None, typer.Option(
+        help="cron schedule, UTC unless --timezone (default: scoring.schedule_cron)")] = None,
+    timezone: Annotated[str | None, typer.Option(
+        help="IANA time zone of the cron schedule, e.g. Europe/Berlin (default: scoring.schedule_timezone, else UTC)")] = None,
+    interval_minutes: Annotated[float | None, typer.Option(
+        help="interval (default: scoring.schedule_interval_minutes)")] = None,
     project: ProjectOption = Path("."),
-    model_dir: Annotated[Path | None, typer.Option(help="folder with audio/, face/, video/ checkpoints (default: PROJECT/models)")] = None,
-    params: Annotated[Path | None, typer.Option("--params", help="params.yaml to read (default: PROJECT/params.yaml)")] = None,
+    model_dir: ProjectModels = None,
+    params: ProjectParams = None,
 ) -> None:
     """Check the folders, models and output, then serve the scheduled `score-folders` deployment
     (watch its runs in the Prefect UI; Ctrl+C stops serving and pauses the schedule)."""

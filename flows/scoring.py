@@ -79,7 +79,8 @@ def score_flow(folders: list[str], out: str, params_path: str | None = None, mod
     last = out_path / LAST_BATCH
     if counts["scored"] or counts["rejected"]:
         report = render_batch_report(out_path, results, note)
-        create_table_artifact(key=f"score-videos-{key}", description=f"Videos of the last scoring batch into {display_path(out_path)}",
+        create_table_artifact(key=f"score-videos-{key}",
+                              description=f"Videos of the last scoring batch into {display_path(out_path)}",
                               table=[{"path": r["path"], "status": r["status"], "result": outcome(r)} for r in results])
         atomic.write_json(last, {"finished_at": now.isoformat(timespec="seconds"), "counts": counts,
                                  "flow_run_id": str(runtime.flow_run.id), "flow_run_url": _flow_run_url(),

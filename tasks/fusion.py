@@ -9,12 +9,11 @@ import polars as pl
 
 from emotion_models import atomic, paths
 from emotion_models.features.shards import FeatureStore
-from emotion_models.features.text import text_featuriser
 from emotion_models.nets.video import VideoSpec
 from emotion_models.params import Params
 from emotion_models.reports.evaluation import classification_metrics
-from emotion_models.scoring.fusion import CHOICE_FILE, choose_fusion, transcript_evidence, window_views
-from emotion_models.scoring.score import ScoringModels, load_models, window_probabilities
+from emotion_models.scoring.fusion import CHOICE_FILE, choose_fusion
+from emotion_models.scoring.score import ScoringModels, fuse_windows, load_models, window_probabilities
 from tasks.train import split_labels
 
 LATE, LEARNED = "late fusion (audio + face + text)", "learned fusion (combined model)"
@@ -28,7 +27,6 @@ def fusion_comparison(models: ScoringModels, params: Params, store: FeatureStore
     method gives no estimate (the view is missing, or no person) counts as wrong; ``coverage`` is
     the share of windows with an estimate."""
     shapes = VideoSpec().arrays(params)
-    featuriser = text_featuriser(params.video.text)
     truth: list[int] = []
     predicted: dict[str, list[int]] = {name: [] for name in COMPARED}
     for table, arrays in store.iter_shards(shapes, shapes):
@@ -37,11 +35,8 @@ def fusion_comparison(models: ScoringModels, params: Params, store: FeatureStore
             continue
         batch = {name: np.asarray(values[rows]) for name, values in arrays.items()}
         transcripts = [table["transcript"][int(i)] for i in rows]
-        has_speech = np.array([bool(t.strip()) for t in transcripts])
-        speech = has_speech if params.video.transcription.enabled else batch["audio_mask"].astype(bool)
-        text = transcript_evidence(featuriser, transcripts, models.text_prior_votes)
-        views = window_views(window_probabilities(models, batch), text, batch["frame_mask"].any(1), speech,
-                             models.weights, "late")
+        views = fuse_windows(models, params, window_probabilities(models, batch), transcripts,
+                             batch["frame_mask"].any(1), batch["audio_mask"].astype(bool), "late")
         views["late"] = views["fused"]
         for name, view in COMPARED.items():
             values = views[view]

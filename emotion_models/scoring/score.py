@@ -219,6 +219,17 @@ def _chunk_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray],
     return out
 
 
+def fuse_windows(models: ScoringModels, params: Params, probabilities: dict[str, np.ndarray], transcripts: list[str],
+                 has_face: np.ndarray, has_audio: np.ndarray, method: str) -> dict[str, np.ndarray]:
+    """Every view of each window and the fused estimate (emotion_models.scoring.fusion.window_views)
+    from the models' ``probabilities``, the windows' transcripts and which streams they have."""
+    has_speech = np.array([bool(t.strip()) for t in transcripts], bool)
+    # without transcription speech cannot be told from other sound: any audio may be speech
+    speech = has_speech if params.video.transcription.enabled else has_audio
+    text = transcript_evidence(text_featuriser(params.video.text), transcripts, models.text_prior_votes)
+    return window_views(probabilities, text, has_face, speech, models.weights, method)
+
+
 def score_video(path: Path, params: Params, models: ScoringModels, digest: str) -> tuple[pl.DataFrame, dict]:
     """Window rows and the summary row of one video; raises MediaError for files that cannot be scored."""
     for model in (models.video, models.audio, models.face):
@@ -230,17 +241,14 @@ def score_video(path: Path, params: Params, models: ScoringModels, digest: str) 
     has_face = np.array([window["faces"] > 0 for window in rows], bool)
     has_audio = np.array([window["has_audio"] for window in rows], bool)
     has_speech = np.array([bool(window["transcript"].strip()) for window in rows], bool)
-    # without transcription speech cannot be told from other sound: any audio may be speech
-    speech = has_speech if transcribed else has_audio
-    text = transcript_evidence(text_featuriser(params.video.text), [w["transcript"] for w in rows],
-                               models.text_prior_votes)
     method = models.fusion["choice"]
-    views = window_views(probabilities, text, has_face, speech, models.weights, method)
+    views = fuse_windows(models, params, probabilities, [w["transcript"] for w in rows], has_face, has_audio, method)
     base = {"path": display_path(path), "content_hash": digest, "model_version": models.version}
     columns = {**{name: [base[name]] * len(rows) for name in base},
                "window": [w["window"] for w in rows], "start": [w["start"] for w in rows],
                "end": [w["end"] for w in rows], "transcript": [w["transcript"][:TRANSCRIPT_CHARS] for w in rows],
-               "has_face": has_face, "has_audio": has_audio, "has_speech": has_speech if transcribed else [None] * len(rows),
+               "has_face": has_face, "has_audio": has_audio,
+               "has_speech": has_speech if transcribed else [None] * len(rows),  # unknown without transcription
                **{f"{view}_{slug}": views[view][:, c] for view in WINDOW_VIEWS for c, slug in enumerate(SLUGS)},
                "fusion": [method] * len(rows)}
     windows = pl.DataFrame(columns, schema=WINDOW_SCHEMA, strict=False).fill_nan(None)
