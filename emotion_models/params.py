@@ -86,6 +86,12 @@ class TrainConfig(Strict):
     monitor: Literal["val_accuracy", "val_macro_f1"] = "val_accuracy"
     # Mixup (Zhang et al. 2018): each batch is blended with a shuffled copy of itself, weight ~ Beta(a, a).
     mixup_alpha: float = Field(0.0, ge=0)
+    # Sampling of training rows each epoch: "none" (every row once), "class" (each class equally
+    # likely) or "corpus_class" (each corpus equally likely, each class within it too), drawn with
+    # replacement; `epoch_samples` draws per epoch (null: as many as there are training rows).
+    # A balanced sampler already evens the classes, so the loss is then not class-weighted.
+    balance: Literal["none", "class", "corpus_class"] = "none"
+    epoch_samples: int | None = Field(None, gt=0)
 
 
 class AudioFeatureConfig(Strict):

@@ -30,6 +30,12 @@ def split_labels(spec: ModelSpec, split: str, manifest: pl.DataFrame | None = No
     return dict(zip(rows["clip_id"].to_list(), rows["label"].to_list()))
 
 
+def clip_corpora(labels: dict[str, int]) -> dict[str, str]:
+    """clip_id -> dataset (corpus) of the given clips, from the manifest."""
+    manifest = pl.read_parquet(paths.MANIFEST, columns=["clip_id", "dataset"]).filter(pl.col("clip_id").is_in(list(labels)))
+    return dict(zip(manifest["clip_id"].to_list(), manifest["dataset"].to_list()))
+
+
 def best_hyperparameters_path(model: str) -> Path:
     return paths.model_dir(model) / "best_hyperparameters.json"
 
@@ -67,10 +73,13 @@ def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.i
     spec.prepare(model, store, arrays, set(train_labels))
     train_config = spec.train_config(params)
     device = select_device()
+    corpora = clip_corpora(train_labels) if train_config.balance != "none" else None
     train_data = ShardDataset(store, arrays, train_labels, shuffle=True, seed=params.seed,
-                              transform=spec.train_transform(params, model))
+                              transform=spec.train_transform(params, model), balance=train_config.balance,
+                              corpora=corpora, epoch_samples=train_config.epoch_samples)
     val_data = ShardDataset(store, arrays, val_labels)
-    report(f"{spec.name}: {len(train_labels)} training and {len(val_labels)} validation clips")
+    report(f"{spec.name}: {len(train_labels)} training and {len(val_labels)} validation clips"
+           + (f"; {len(train_data)} {train_config.balance}-balanced draws per epoch" if corpora else ""))
     meta = {"model": spec.name, "config": config, "class_names": list(CLASS_NAMES), "feature_key": store.key,
             "train_clips": len(train_labels), "val_clips": len(val_labels), "seed": params.seed,
             "tuned": overrides}
@@ -82,6 +91,7 @@ def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.i
         out_dir / "model.pt",
         out_dir / "history.csv",
         meta,
-        weights=class_weights(list(train_labels.values())) if train_config.class_weighted_loss else None,
+        weights=class_weights(list(train_labels.values()))
+        if train_config.class_weighted_loss and train_config.balance == "none" else None,
         report=report,
     )

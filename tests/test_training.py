@@ -1,7 +1,12 @@
+from collections import Counter
+
+import numpy as np
 import polars as pl
 import pytest
 import torch
 
+from emotion_models.features.shards import Extracted, FeatureStore, extract
+from emotion_models.training.data import ShardDataset, balanced_repeats
 from emotion_models.training.loop import mix_batch
 from tasks.cross_validate import speaker_folds
 
@@ -41,3 +46,43 @@ def test_speaker_folds_test_every_speaker_once_and_never_share_a_speaker(folds):
 def test_speaker_folds_need_enough_speakers():
     with pytest.raises(ValueError, match="folds"):
         speaker_folds(_manifest(3), "audio", 4, 0.15, seed=0)
+
+
+def test_corpus_class_balance_gives_each_corpus_and_class_its_share():
+    # a large corpus with a frequent class, a small corpus with two classes
+    labels = {f"big{i}": 0 if i < 900 else 1 for i in range(1000)} | {f"small{i}": i % 2 for i in range(20)}
+    corpora = {clip: "big" if clip.startswith("big") else "small" for clip in labels}
+    repeats = balanced_repeats(labels, corpora, "corpus_class", 40_000, np.random.default_rng(0))
+    drawn = Counter()
+    for clip, times in repeats.items():
+        drawn[corpora[clip], labels[clip]] += times
+    assert sum(drawn.values()) == 40_000
+    for group in [("big", 0), ("big", 1), ("small", 0), ("small", 1)]:
+        assert abs(drawn[group] / 40_000 - 0.25) < 0.02, drawn
+    by_class = balanced_repeats(labels, corpora, "class", 40_000, np.random.default_rng(0))
+    class_share = sum(t for c, t in by_class.items() if labels[c] == 1) / 40_000
+    assert abs(class_share - 0.5) < 0.02
+    again = balanced_repeats(labels, corpora, "corpus_class", 40_000, np.random.default_rng(0))
+    assert again == repeats  # the same seed and epoch draw the same rows
+
+
+def test_shard_dataset_yields_the_balanced_draws(tmp_path):
+    store = FeatureStore(tmp_path / "store", "key", "parquet")
+    rows = [{"clip_id": f"c{i}", "path": f"/x/c{i}.wav"} for i in range(12)]
+
+    extract(rows, _constant_features, store, workers=1, shard_rows=5)
+    labels = {f"c{i}": i % 3 for i in range(12)}
+    corpora = {f"c{i}": "a" if i < 9 else "b" for i in range(12)}
+    data = ShardDataset(store, {"x": (2,)}, labels, shuffle=True, seed=1, balance="corpus_class",
+                        corpora=corpora, epoch_samples=60)
+    first = [s["clip_id"] for s in data]
+    assert len(first) == len(data) == 60
+    assert 20 <= sum(c in {"c9", "c10", "c11"} for c in first) <= 40  # corpus b: 3 clips, about half the draws
+    data.set_epoch(1)
+    assert sorted(s["clip_id"] for s in data) != sorted(first)  # a fresh draw each epoch
+    data.set_epoch(0)
+    assert [s["clip_id"] for s in data] == first
+
+
+def _constant_features(row: dict) -> Extracted:
+    return Extracted(row, {"x": np.full(2, float(row["clip_id"][1:]), np.float32)})
