@@ -58,6 +58,8 @@ def evaluate(spec: ModelSpec, params: Params, sections: list[dict] | None = None
     metrics, ids, y_true, y_pred = score_store(spec, params, store, labels, datasets, model, meta)
     metrics.update(rejected_test_clips=missing, trained_epoch=meta.get("epoch"),
                    val_accuracy=meta.get("val_accuracy"), train_clips=meta.get("train_clips"))
+    if sections:
+        metrics["ablations"] = sections  # {"name", "rows": {variant: {n, accuracy, macro_f1}}}, for the app's /models
     out = paths.report_dir(spec.name)
     atomic.write_json(out / "metrics.json", metrics)
     write_confusion_csv(out / "confusion.csv", y_true, y_pred)
