@@ -228,11 +228,29 @@ class VideoModelConfig(Strict):
     train_encoders: bool = True
 
 
+class ViewWeights(Strict):
+    """Weights of the views in late fusion; None: the model's validation skill from its checkpoint."""
+
+    audio: float | None = Field(None, ge=0)
+    face: float | None = Field(None, ge=0)
+    text: float = Field(0.2, ge=0)  # the lexicon has no validation score: a prior weight
+
+
+class FusionConfig(Strict):
+    """How a window's views become one estimate (README: "Fusion")."""
+
+    weights: ViewWeights = ViewWeights()
+    text_prior_votes: float = Field(2.0, gt=0)  # uniform pseudo-votes added to the transcript's emotion votes
+    # The learned fusion replaces late fusion only when it beats it on validation clips of this many speakers.
+    min_validation_speakers: int = Field(2, ge=1)
+
+
 class VideoConfig(Strict):
     features: VideoFeatureConfig = VideoFeatureConfig()
     transcription: TranscriptionConfig = TranscriptionConfig()
     text: TextFeatureConfig = TextFeatureConfig()
     model: VideoModelConfig = VideoModelConfig()
+    fusion: FusionConfig = FusionConfig()
     train: TrainConfig = TrainConfig(batch_size=128, l1=1e-6, weight_decay=1e-6)
 
 
@@ -241,6 +259,7 @@ class ScoringConfig(Strict):
     out: str = "data/scores"
     extensions: list[str] = [".mp4", ".avi", ".mov", ".mkv", ".flv", ".webm", ".m4v"]
     schedule_cron: str | None = None
+    schedule_timezone: str | None = None  # IANA name (Europe/Berlin) for the cron schedule; None: UTC
     schedule_interval_minutes: float | None = 60
     task_runner: Literal["thread", "dask"] = "thread"
     thread_workers: int = Field(2, gt=0)  # videos scored at once by the thread runner

@@ -1,4 +1,5 @@
-"""Model flows: feature extraction, training and evaluation of the audio, face and video models."""
+"""Model flows: feature extraction, training and evaluation of the audio, face and video models, and
+the choice between late and learned fusion of the video's views."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from flows.common import publish_markdown, run_stage
 from tasks.cross_validate import cross_validate
 from tasks.evaluate import configured_protocols, evaluate, report_extras
 from tasks.features import extract_features
+from tasks.fusion import select_fusion
 from tasks.train import train
 
 
@@ -69,8 +71,23 @@ def cross_validate_flow(model: str, params_path: str | None = None) -> dict:
     return result
 
 
+@flow(name="fusion", flow_run_name="{model}-fusion")
+def fusion_flow(model: str, params_path: str | None = None) -> dict:
+    """Late against learned fusion on the validation split; models/video/fusion.json holds the choice."""
+    if model != "video":
+        raise ValueError(f"only the video model fuses views; `fusion {model}` has nothing to do")
+    record = select_fusion(load_params(params_path))
+    lines = [f"# Fusion used by scoring: {record['choice']}", "", record["reason"], "",
+             "| validation (speaker-independent) | windows | accuracy | macro-F1 | coverage |", "|---|---|---|---|---|"]
+    for name, row in (("late fusion", record["late"]), ("learned fusion", record["learned"]), *record["views"].items()):
+        lines.append(f"| {name} | {row['n']} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} | {row['coverage']:.2f} |")
+    publish_markdown("video-fusion", "\n".join(lines) + "\n", "video: late vs learned fusion")
+    get_run_logger().info("fusion: %s (%s)", record["choice"], record["reason"])
+    return record
+
+
 STAGES = {"features": features_flow, "train": train_flow, "evaluate": evaluate_flow,
-          "cross_validate": cross_validate_flow}
+          "cross_validate": cross_validate_flow, "fusion": fusion_flow}
 
 if __name__ == "__main__":
     run_stage(STAGES, MODEL_NAMES)

@@ -22,8 +22,10 @@ from emotion_models.reports.evaluation import (
     render_report,
     write_confusion_csv,
 )
+from emotion_models.scoring.score import load_models
 from emotion_models.training.data import ShardDataset, make_loader
 from emotion_models.training.loop import select_device
+from tasks.fusion import fusion_comparison
 from tasks.train import split_labels
 
 
@@ -101,7 +103,9 @@ def external_rows(spec: ModelSpec, params: Params, data_root: Path, dataset: str
 
 def evaluate_external(spec: ModelSpec, params: Params, data_root: Path, dataset: str, out: Path,
                       progress=None) -> dict:
-    """Evaluate the trained model on every clip of a dataset copy; write the metrics JSON to ``out``."""
+    """Evaluate the trained model on every clip of a dataset copy; write the metrics JSON to ``out``.
+    The video model's metrics also hold ``fusion``: late and learned fusion and each view alone on
+    the same windows, and the fusion scoring uses."""
     rows, rejects = external_rows(spec, params, data_root, dataset)
     model, meta = spec.load()
     features = getattr(params, spec.name).features
@@ -110,6 +114,11 @@ def evaluate_external(spec: ModelSpec, params: Params, data_root: Path, dataset:
         extract(rows, spec.featuriser(params), store, features.workers, features.shard_rows, progress)
         labels = {r["clip_id"]: r["label"] for r in rows}
         metrics, *_ = score_store(spec, params, store, labels, {r["clip_id"]: dataset for r in rows}, model, meta)
+        if spec.name == "video":
+            models = load_models(paths.MODELS, params.video.fusion)
+            metrics["fusion"] = {"used_by_scoring": models.fusion["choice"], "reason": models.fusion["reason"],
+                                 "weights": models.weights,
+                                 "variants": fusion_comparison(models, params, store, labels)}
         feature_rejects = store.rejects()
     metrics.update(dataset=dataset, data_root=str(data_root), model=str(spec.checkpoint_path()),
                    rejects=[{"path": r.path, "reason": r.reason} for r in rejects]
@@ -123,7 +132,8 @@ ABLATIONS = {"fused (audio + face + text)": ("audio", "face", "text"), "audio on
 
 
 def ablation_sections(spec: ModelSpec, params: Params) -> list[dict]:
-    """Test metrics of the fused video model with only some streams switched on; composed clips apart."""
+    """The fusion scoring uses (and why); late against learned fusion with each view alone; the
+    learned video model with only some streams switched on; composed clips apart."""
     manifest = pl.read_parquet(paths.MANIFEST)
     store = spec.store(params)
     model, meta = spec.load()
@@ -132,10 +142,22 @@ def ablation_sections(spec: ModelSpec, params: Params) -> list[dict]:
     composed_rows = manifest.filter(pl.col("composed") & (pl.col("modality") == spec.modality)
                                     & (pl.col("split") != "train"))
     composed = dict(zip(composed_rows["clip_id"].to_list(), composed_rows["label"].to_list()))
-    sections = []
-    for title, labels in (("Per-modality ablations: speaker-independent test split", real),
-                          ("Composed clips (synthetic CI data, validation + test speakers; never reported accuracy)",
+    models = load_models(paths.MODELS, params.video.fusion)
+    choice = models.fusion
+    validated = {name: choice[key] for name, key in (("late fusion", "late"), ("learned fusion", "learned"))
+                 if key in choice}
+    sections = [{"name": f"Fusion used by scoring: {choice['choice']} (models/video/fusion.json, validation split)",
+                 "rows": validated, "coverage": True, "note": choice["reason"]}]
+    for title, labels in (("speaker-independent test split", real),
+                          ("composed clips (synthetic CI data, validation + test speakers; never reported accuracy)",
                            composed)):
+        if labels:
+            sections.append({"name": f"Late vs learned fusion, and each view alone (late fusion's views): {title}",
+                             "rows": fusion_comparison(models, params, store, labels), "coverage": True,
+                             "note": "A window without an estimate (its view missing, or no person) counts as wrong."})
+    for title, labels in (("Learned fusion with streams switched off: speaker-independent test split", real),
+                          ("Learned fusion with streams switched off: composed clips (synthetic CI data, "
+                           "validation + test speakers; never reported accuracy)", composed)):
         if not labels:
             continue
         rows = {}

@@ -71,8 +71,19 @@ def test_video_branch_runs_on_real_and_composed_clips(pipeline_project):
     metrics = json.loads((pipeline_project / "reports" / "video" / "metrics.json").read_text())
     assert metrics["n"] == 0  # the one CREMA-D actor trains; composed clips are never reported accuracy
     html = (pipeline_project / "reports" / "video" / "report.html").read_text()
-    for variant in ("fused (audio + face + text)", "audio only", "face only", "text only"):
+    for variant in ("fused (audio + face + text)", "audio only", "face only", "text only",
+                    "late fusion (audio + face + text)", "learned fusion (combined model)"):
         assert variant in html
+
+
+def test_video_fusion_records_both_numbers_and_the_choice(pipeline_project):
+    record = json.loads((pipeline_project / "models" / "video" / "fusion.json").read_text())
+    assert record["choice"] == "late" and "no real validation clips" in record["reason"]  # one CREMA-D actor: train
+    assert record["validation"] == {"clips": 0, "speakers": 0, "windows": 0}
+    assert {"late", "learned", "views", "weights"} <= set(record)
+    meta = json.loads(torch.load(pipeline_project / "models" / "audio" / "model.pt", weights_only=True)["meta"])
+    assert 0 <= meta["val_macro_f1"] <= 1 and meta["monitor"] == "val_accuracy"
+    assert 0 < record["weights"]["audio"] <= 1 and record["weights"]["text"] == 0.2
 
 
 def test_second_repro_does_nothing(pipeline_project):

@@ -165,7 +165,8 @@ def fit(
     """Train ``model`` (its forward takes a batch dict and returns logits); keep the best epoch.
 
     The checkpoint with the best validation score (``config.monitor``) is written to ``checkpoint_path`` (with
-    ``meta`` plus the epoch and its metrics) and the per-epoch history to ``history_path``.
+    ``meta`` plus the epoch, its validation accuracy and macro-F1 (NaN without validation clips) and the
+    monitored metric's name: scoring weighs the models by them) and the per-epoch history to ``history_path``.
     """
     device = select_device()
     model.to(device)
@@ -199,7 +200,7 @@ def fit(
         if score > best:
             best, since_best = score, 0
             save_checkpoint(checkpoint_path, model, {**meta, "epoch": epoch, "val_accuracy": val_acc,
-                                                     "val_macro_f1": val_f1})
+                                                     "val_macro_f1": val_f1, "monitor": config.monitor})
         else:
             since_best += 1
             if since_best >= config.early_stopping_patience:
