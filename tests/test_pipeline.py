@@ -15,7 +15,7 @@ from tests.pipeline_project import dvc
 def test_manifest_from_dvc_repro(pipeline_project):
     manifest = pl.read_parquet(pipeline_project / "data" / "manifest.parquet").filter(~pl.col("composed"))
     assert dict(manifest.group_by("dataset").len().iter_rows()) == {
-        "ravdess_audio": 720, "ck_plus": 594, "crema_d_video": 6}
+        "ravdess_audio": 720, "tess": 140, "savee_audio": 240, "ck_plus": 594, "crema_d_video": 6}
     assert "ravdess_audio" in (pipeline_project / "reports" / "data" / "summary.md").read_text()
 
 
@@ -26,12 +26,25 @@ def test_audio_outputs_are_well_formed(pipeline_project):
     assert len(metrics["confusion"]) == 5 and sum(map(sum, metrics["confusion"])) == 120
     assert set(metrics["per_class"]) == {"Sad/Fear", "Neutral", "Happy", "Angry", "Surprise/Disgust"}
     assert metrics["per_dataset"]["ravdess_audio"]["n"] == 120
+    cross = metrics["cross_validation"]  # every protocol of params.yaml's audio.evaluation
+    assert cross["ravdess_speaker_folds"]["folds"] == 3 and cross["ravdess_speaker_folds"]["n"] == 720
+    assert cross["savee_speaker_folds"]["folds"] == 2 and cross["savee_speaker_folds"]["n"] == 240
+    assert {name: row["n"] for name, row in cross["leave_corpus_out"].items()} == {
+        "ravdess": 720, "savee": 240, "tess": 140}
+    for protocol in ("ravdess_speaker_folds", "savee_speaker_folds"):
+        assert 0.0 <= cross[protocol]["accuracy_mean"] <= 1.0 and cross[protocol]["accuracy_std"] >= 0.0
+    folds = json.loads((pipeline_project / "reports" / "audio" / "cross_validation.json").read_text())
+    savee = folds["protocols"]["savee_speaker_folds"]["folds"]
+    assert [f["test_speakers"] for f in savee] in ([["DC"], ["JE"]], [["JE"], ["DC"]])
+    assert all("savee" in f["train_corpora"] for f in savee)  # the other SAVEE speaker trains
     history = (pipeline_project / "models" / "audio" / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,train_loss") and len(history) == 3
     confusion = (pipeline_project / "reports" / "audio" / "confusion.csv").read_text().splitlines()
     assert confusion[0] == "actual,predicted" and len(confusion) == 121
     html = (pipeline_project / "reports" / "audio" / "report.html").read_text()
     assert "speaker-independent" in html and "data:image/png;base64" in html
+    assert "Speaker cross-validation, savee: leave one speaker out" in html and "Leave one corpus out" in html
+    assert "openSMILE eGeMAPS + SVM" in html  # the peer beside the numbers
     payload = torch.load(pipeline_project / "models" / "audio" / "model.pt", weights_only=True)
     assert json.loads(payload["meta"])["class_names"][4] == "Surprise/Disgust"
 

@@ -37,6 +37,7 @@ def build_manifest(
         adapter = get_adapter(source.name)
         corrupt = set(source.corrupt)
         root_prefix = source.root.rstrip("/") + "/"
+        found: list[dict] = []
         for item in adapter.scan(_path(source.root), _path(source.metadata_dir)):
             if isinstance(item, Reject):
                 rejects.append({"dataset": source.name, "path": item.path, "reason": item.reason})
@@ -49,7 +50,9 @@ def build_manifest(
             except DroppedEmotion as exc:
                 rejects.append({"dataset": source.name, "path": item.path, "reason": str(exc)})
                 continue
-            rows.append(_row(source.name, adapter.corpus, adapter.modality, item, emotion, label, root_prefix))
+            found.append(_row(source.name, adapter.corpus, adapter.modality, item, emotion, label, root_prefix))
+        config = data.datasets.get(source.name)
+        rows.extend(evenly_spaced(found, config.max_clips) if config and config.max_clips else found)
     manifest = pl.DataFrame(rows, schema=MANIFEST_SCHEMA)
     if manifest.height:
         speakers = manifest.select("corpus", "speaker_id").unique().iter_rows()
@@ -60,6 +63,13 @@ def build_manifest(
             .alias("split")
         )
     return manifest.sort("clip_id"), pl.DataFrame(rejects, schema=REJECT_SCHEMA)
+
+
+def evenly_spaced(items: list, count: int) -> list:
+    """At most ``count`` of ``items``, evenly spaced in their order (a folder per class keeps its share)."""
+    if len(items) <= count:
+        return items
+    return [items[index * len(items) // count] for index in range(count)]
 
 
 def _path(value: str | None) -> Path | None:

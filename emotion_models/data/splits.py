@@ -3,6 +3,10 @@
 Speakers of one corpus (RAVDESS audio and video share actors) are ordered by a seeded hash and
 cut into test, validation and train, so no speaker is in two splits, the result does not depend
 on the order files were found in, and adding another dataset leaves existing splits unchanged.
+A corpus of one or two speakers (TESS YAF, SAVEE DC and JE in ../shared) cannot spare a speaker
+for validation or test without losing half of itself or more: it trains only, and is measured on
+unseen speakers by cross-validation instead (leave one speaker out, leave one corpus out:
+tasks/cross_validate.py).
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ def speaker_order(speakers: Iterable[tuple[str, str]], seed: int) -> list[tuple[
     return sorted(set(speakers), key=lambda pair: _speaker_rank(seed, *pair))
 
 
-def _count(n: int, fraction: float) -> int:
+def held_out_count(n: int, fraction: float) -> int:
+    """Speakers of a corpus of ``n`` held out for a split of ``fraction``: ``round(n * fraction)``,
+    at least one when the fraction is positive, none for a corpus of fewer than three speakers
+    (one or two speakers cannot spare one: such a corpus trains only)."""
     if fraction <= 0 or n == 0:
         return 0
     return max(1, round(n * fraction)) if n >= 3 else 0
@@ -43,9 +50,10 @@ def assign_splits(
     assignment: dict[tuple[str, str], str] = {}
     for corpus, members in by_corpus.items():
         ordered = [speaker for _, speaker in speaker_order(((corpus, s) for s in members), seed)]
-        n_test = _count(len(ordered), test_fraction)
-        n_val = min(_count(len(ordered), val_fraction), len(ordered) - n_test - 1) if n_test else _count(
-            len(ordered), val_fraction)
+        n_test = held_out_count(len(ordered), test_fraction)
+        n_val = held_out_count(len(ordered), val_fraction)
+        if n_test:
+            n_val = min(n_val, len(ordered) - n_test - 1)
         for index, speaker in enumerate(ordered):
             split = "test" if index < n_test else "val" if index < n_test + max(n_val, 0) else "train"
             assignment[(corpus, speaker)] = split

@@ -68,9 +68,14 @@ class ModelSpec(ABC):
         """The trained network (eval mode) and its checkpoint meta."""
         from emotion_models.training.loop import load_checkpoint
 
-        state, meta = load_checkpoint(path or self.checkpoint_path())
-        model = self.build(meta["config"], pretrained=False)
-        model.load_state_dict(state)
+        path = path or self.checkpoint_path()
+        state, meta = load_checkpoint(path)
+        try:
+            model = self.build(meta["config"], pretrained=False)
+            model.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise RuntimeError(f"{path}: this checkpoint does not fit this version's {self.name} network "
+                               f"(retrain it: dvc repro): {exc}") from exc
         return model.eval(), meta
 
 

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Literal
 
 Modality = Literal["audio", "face", "video"]
+# Audio containers an audio adapter accepts (the media layer decodes them all with PyAV), the
+# lossless ones first: where one clip comes in two containers, the first is kept.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a")
 
 
 class NameParseError(ValueError):
