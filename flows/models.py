@@ -10,7 +10,7 @@ from emotion_models.reports.evaluation import metrics_markdown
 from flows.common import publish_markdown, run_stage
 from tasks.evaluate import evaluate, report_extras
 from tasks.features import extract_features
-from tasks.train import train
+from tasks.train import pretrain, train
 
 
 @flow(name="features", flow_run_name="{model}-features")
@@ -26,6 +26,14 @@ def features_flow(model: str, params_path: str | None = None) -> dict[str, int]:
         publish_markdown(f"{model}-feature-rejects", "| path | reason |\n|---|---|\n" + table,
                          f"{model}: clips rejected by feature extraction")
     return {"extracted": extracted, "rejected": rejected}
+
+
+@flow(name="pretrain", flow_run_name="{model}-pretrain")
+def pretrain_flow(model: str, params_path: str | None = None) -> float:
+    """Train the network on the large corpora alone (<model>.pretrain); <model>_train starts from it."""
+    logger = get_run_logger()
+    history = pretrain(get_spec(model), load_params(params_path), report=logger.info)
+    return max((h.val_accuracy for h in history), default=float("nan"))
 
 
 @flow(name="train", flow_run_name="{model}-train")
@@ -46,7 +54,7 @@ def evaluate_flow(model: str, params_path: str | None = None) -> dict:
     return metrics
 
 
-STAGES = {"features": features_flow, "train": train_flow, "evaluate": evaluate_flow}
+STAGES = {"features": features_flow, "pretrain": pretrain_flow, "train": train_flow, "evaluate": evaluate_flow}
 
 if __name__ == "__main__":
     run_stage(STAGES, MODEL_NAMES)

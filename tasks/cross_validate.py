@@ -8,6 +8,13 @@ params.yaml's recipe. The result (per fold and mean +- std over folds) goes to
 test split:
 
     python -m tasks.cross_validate audio --folds 3
+
+With ``--corpus`` only that corpus's speakers are cut into folds; the other corpora train and
+validate as the manifest splits them (their test clips stay out). A model with a pretraining
+stage (face: FER2013) starts every fold from that checkpoint, so the corpus must not be one it
+was pretrained on:
+
+    python -m tasks.cross_validate face --corpus ck_plus --folds 3
 """
 
 from __future__ import annotations
@@ -27,15 +34,18 @@ from emotion_models.nets.registry import get_spec
 from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import Params, load_params
 from tasks.evaluate import score_store
-from tasks.train import train
+from tasks.train import split_labels, train
 
 log = logging.getLogger(__name__)
 
 
 def speaker_folds(manifest: pl.DataFrame, modality: str, folds: int, val_fraction: float,
-                  seed: int) -> list[dict[str, set[tuple[str, str]]]]:
-    """Per fold, the (corpus, speaker) pairs of "train", "val" and "test"; composed clips are left out."""
+                  seed: int, corpus: str | None = None) -> list[dict[str, set[tuple[str, str]]]]:
+    """Per fold, the (corpus, speaker) pairs of "train", "val" and "test" (of ``corpus`` alone when
+    given); composed clips are left out."""
     rows = manifest.filter((pl.col("modality") == modality) & ~pl.col("composed"))
+    if corpus is not None:
+        rows = rows.filter(pl.col("corpus") == corpus)
     speakers = speaker_order(set(zip(rows["corpus"].to_list(), rows["speaker_id"].to_list())), seed)
     if folds < 2 or folds > len(speakers):
         raise ValueError(f"{folds} folds need between 2 and {len(speakers)} speakers per modality '{modality}'")
@@ -47,19 +57,23 @@ def speaker_folds(manifest: pl.DataFrame, modality: str, folds: int, val_fractio
     return result
 
 
-def cross_validate(spec: ModelSpec, params: Params, folds: int,
-                   report: Callable[[str], None] = log.info) -> dict:
-    """Train and test the recipe once per fold; returns per-fold and summary metrics."""
+def cross_validate(spec: ModelSpec, params: Params, folds: int, report: Callable[[str], None] = log.info,
+                   corpus: str | None = None) -> dict:
+    """Train and test the recipe once per fold (folds of ``corpus``'s speakers when given, the other
+    corpora keeping their train/val split); returns per-fold and summary metrics."""
     manifest = pl.read_parquet(paths.MANIFEST).filter(~pl.col("composed"))
     rows = manifest.filter(pl.col("modality") == spec.modality)
+    _check_pretraining(spec, params, rows, corpus)
     clips = list(zip(rows["clip_id"].to_list(), rows["label"].to_list(),
                      zip(rows["corpus"].to_list(), rows["speaker_id"].to_list())))
+    others = rows.filter(pl.col("corpus") != corpus) if corpus is not None else rows.clear()
+    fixed = {name: split_labels(spec, name, others) for name in ("train", "val")}
     datasets = dict(zip(rows["clip_id"].to_list(), rows["dataset"].to_list()))
     store = spec.store(params)
     results = []
     for number, fold in enumerate(speaker_folds(manifest, spec.modality, folds, params.data.split.val_fraction,
-                                                params.seed), start=1):
-        labels = {name: {clip: label for clip, label, speaker in clips if speaker in members}
+                                                params.seed, corpus), start=1):
+        labels = {name: {**fixed.get(name, {}), **{clip: label for clip, label, speaker in clips if speaker in members}}
                   for name, members in fold.items()}
         report(f"fold {number}/{folds}: test speakers {sorted(s for _, s in fold['test'])}")
         with tempfile.TemporaryDirectory() as tmp:
@@ -73,19 +87,31 @@ def cross_validate(spec: ModelSpec, params: Params, folds: int,
         report(f"fold {number}: accuracy {metrics['accuracy']:.3f} macro-F1 {metrics['macro_f1']:.3f}")
     summary = {name: {"mean": statistics.mean(r[name] for r in results),
                       "std": statistics.stdev(r[name] for r in results)} for name in ("accuracy", "macro_f1")}
-    return {"model": spec.name, "folds": results, **summary}
+    return {"model": spec.name, "corpus": corpus, "folds": results, **summary}
+
+
+def _check_pretraining(spec: ModelSpec, params: Params, rows: pl.DataFrame, corpus: str | None) -> None:
+    """Folds start from the pretrained checkpoint: it must not have seen the speakers they test."""
+    config = spec.pretrain_config(params)
+    if config is None or not config.datasets:
+        return
+    seen = set(rows.filter(pl.col("dataset").is_in(config.datasets))["corpus"].to_list())
+    if corpus is None and seen or corpus in seen:
+        raise ValueError(f"the {spec.name} model is pretrained on {sorted(seen)}: cross-validate another corpus "
+                         f"(--corpus), whose speakers the pretrained checkpoint never saw")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", choices=["audio", "face"])
     parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--corpus", help="cut only this corpus's speakers into folds (e.g. ck_plus)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, help="default: reports/<model>/cross_validation.json")
     options = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     spec = get_spec(options.model)
-    result = cross_validate(spec, load_params(options.params), options.folds)
+    result = cross_validate(spec, load_params(options.params), options.folds, corpus=options.corpus)
     out = options.out or paths.report_dir(spec.name) / "cross_validation.json"
     atomic.write_json(out, result)
     print(f"{spec.name}: accuracy {result['accuracy']['mean']:.3f} +- {result['accuracy']['std']:.3f}, "

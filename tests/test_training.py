@@ -43,6 +43,15 @@ def test_speaker_folds_test_every_speaker_once_and_never_share_a_speaker(folds):
         assert len(fold["val"]) == 2 and fold["train"]
 
 
+def test_speaker_folds_of_one_corpus_leave_the_others_out():
+    other = pl.DataFrame([{"clip_id": f"fer{i}", "corpus": "fer2013", "speaker_id": f"img{i}", "modality": "audio",
+                           "composed": False, "label": 0} for i in range(50)])
+    result = speaker_folds(pl.concat([_manifest(9), other]), "audio", 3, 0.15, seed=1, corpus="ravdess")
+    for fold in result:
+        assert {corpus for part in fold.values() for corpus, _ in part} == {"ravdess"}
+        assert len(fold["test"]) == 3
+
+
 def test_speaker_folds_need_enough_speakers():
     with pytest.raises(ValueError, match="folds"):
         speaker_folds(_manifest(3), "audio", 4, 0.15, seed=0)
