@@ -28,9 +28,9 @@ class DatasetConfig(Strict):
     dir: str
     root: str | None = None  # absolute or relative path to a local copy; overrides data.root/dir
     metadata_dir: str | None = None  # extra metadata folder (CREMA-D demographics, checksums)
-    # Keep at most this many clips, evenly spaced in file order (every class of a folder-per-class
-    # layout keeps its share): CI-sized subsets. null keeps every clip.
-    max_clips: int | None = Field(None, gt=0)
+    # At most this many clips per emotion and fixed split (seeded choice); null keeps every clip.
+    # For CI-sized runs on a large corpus (FER2013).
+    max_per_class: int | None = Field(None, gt=0)
 
 
 class LabelRules(Strict):
@@ -80,6 +80,10 @@ class TrainConfig(Strict):
     learning_rate: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     l1: float = Field(0.0, ge=0)
+    # "plateau": multiply by lr_factor after lr_patience epochs without a better validation score;
+    # "cosine": fall from learning_rate to 0 over all epochs along a half cosine, batch by batch
+    # (for short runs, where a plateau schedule never acts).
+    lr_schedule: Literal["plateau", "cosine"] = "plateau"
     lr_patience: int = Field(4, ge=0)
     lr_factor: float = Field(0.5, gt=0, lt=1)
     early_stopping_patience: int = Field(10, ge=1)
@@ -163,8 +167,12 @@ class AudioConfig(Strict):
 class FaceFeatureConfig(Strict):
     detector: Literal["mediapipe", "haar"] = "mediapipe"
     min_detection_confidence: float = Field(0.5, gt=0, le=1)
-    margin: float = Field(0.2, ge=0)
-    size: int = 64
+    margin: float = Field(0.1, ge=0)  # grows the detector's box on each side, as a fraction of its side
+    size: int = Field(48, gt=0)
+    grayscale: bool = True  # crops become grey (replicated to 3 channels), as FER2013 and CK+ are
+    # An image no larger than this (both sides, pixels) is already a face crop (FER2013, CK+48:
+    # 48x48): it is taken whole, not searched for a face. 0: every image is searched.
+    face_crop_max_side: int = Field(64, ge=0)
     landmarks: bool = True
     shard_rows: int = 1024
     workers: int = 0
@@ -181,6 +189,14 @@ class FaceAugmentConfig(Strict):
     hue_saturation_p: float = 0.2
 
 
+class PretrainConfig(Strict):
+    """Stage `<model>_pretrain`: the network first learns from ``datasets`` alone; `<model>_train`
+    starts from that checkpoint. Cross-validation of another corpus reuses it, as it never saw that corpus."""
+
+    datasets: list[str] = []
+    train: TrainConfig = TrainConfig()
+
+
 class FaceConfig(Strict):
     features: FaceFeatureConfig = FaceFeatureConfig()
     backbone: BackboneConfig = BackboneConfig(name="resnet34")
@@ -188,6 +204,7 @@ class FaceConfig(Strict):
     use_landmarks: bool = True
     normalise: bool = True
     augment: FaceAugmentConfig = FaceAugmentConfig()
+    pretrain: PretrainConfig = PretrainConfig()
     train: TrainConfig = TrainConfig()
     gallery_size: int = 8
 

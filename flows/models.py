@@ -14,7 +14,7 @@ from tasks.cross_validate import cross_validate
 from tasks.evaluate import configured_protocols, evaluate, report_extras
 from tasks.features import extract_features
 from tasks.fusion import select_fusion
-from tasks.train import train
+from tasks.train import pretrain, train
 
 
 @flow(name="features", flow_run_name="{model}-features")
@@ -30,6 +30,14 @@ def features_flow(model: str, params_path: str | None = None) -> dict[str, int]:
         publish_markdown(f"{model}-feature-rejects", "| path | reason |\n|---|---|\n" + table,
                          f"{model}: clips rejected by feature extraction")
     return {"extracted": extracted, "rejected": rejected}
+
+
+@flow(name="pretrain", flow_run_name="{model}-pretrain")
+def pretrain_flow(model: str, params_path: str | None = None) -> float:
+    """Train the network on the large corpora alone (<model>.pretrain); <model>_train starts from it."""
+    logger = get_run_logger()
+    history = pretrain(get_spec(model), load_params(params_path), report=logger.info)
+    return max((h.val_accuracy for h in history), default=float("nan"))
 
 
 @flow(name="train", flow_run_name="{model}-train")
@@ -86,7 +94,7 @@ def fusion_flow(model: str, params_path: str | None = None) -> dict:
     return record
 
 
-STAGES = {"features": features_flow, "train": train_flow, "evaluate": evaluate_flow,
+STAGES = {"features": features_flow, "pretrain": pretrain_flow, "train": train_flow, "evaluate": evaluate_flow,
           "cross_validate": cross_validate_flow, "fusion": fusion_flow}
 
 if __name__ == "__main__":

@@ -73,10 +73,12 @@ def evaluate(spec: ModelSpec, params: Params, sections: list[dict] | None = None
     out = paths.report_dir(spec.name)
     atomic.write_json(out / "metrics.json", metrics)
     write_confusion_csv(out / "confusion.csv", y_true, y_pred)
-    test_speakers = manifest.filter(pl.col("clip_id").is_in(ids))["speaker_id"].n_unique()
+    tested = manifest.filter(pl.col("clip_id").is_in(ids)).group_by("dataset").agg(
+        pl.len().alias("clips"), pl.col("speaker_id").n_unique().alias("speakers")).sort("dataset")
+    per_dataset = "; ".join(f"{d}: {c} clips of {s} speakers" for d, c, s in tested.iter_rows())
     render_report(out, f"{spec.name.capitalize()} model: speaker-independent test split", metrics,
                   paths.model_dir(spec.name) / "history.csv", sections or [], gallery or [],
-                  [f"{len(ids)} test clips from {test_speakers} speakers never seen in training; "
+                  [f"{len(ids)} test clips from speakers never seen in training ({per_dataset}); "
                    f"{missing} test clips rejected by feature extraction.", *(notes or [])])
     return metrics
 

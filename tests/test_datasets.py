@@ -1,5 +1,6 @@
 """Every adapter's name parser: real names from ../shared and the documented conventions."""
 
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -9,10 +10,11 @@ from emotion_models.data.datasets import NameParseError, Reject, get_adapter
 from emotion_models.data.datasets.base import AUDIO_EXTENSIONS
 from emotion_models.data.datasets.ck_plus import parse_ck_plus_name
 from emotion_models.data.datasets.crema_d import parse_crema_d_name, read_demographics
+from emotion_models.data.datasets.fer2013 import parse_fer2013_name
 from emotion_models.data.datasets.ravdess import parse_ravdess_name
 from emotion_models.data.datasets.savee import parse_savee_name
 from emotion_models.data.datasets.tess import parse_tess_name
-from tests.conftest import CK_PLUS, CREMA_D_METADATA, CREMA_D_VIDEO, RAVDESS, SAVEE, TESS, require_shared
+from tests.conftest import CK_PLUS, CREMA_D_METADATA, CREMA_D_VIDEO, FER2013, RAVDESS, SAVEE, TESS, require_shared
 
 
 def test_ravdess_real_names():
@@ -132,12 +134,51 @@ def test_crema_d_audio_reads_a_clip_shipped_as_wav_and_mp3_once(tmp_path):
 def test_fer2013_rows(tmp_path):
     pixels = " ".join(["128"] * 2304)
     (tmp_path / "fer2013.csv").write_text(
-        f"emotion,pixels,Usage\n3,{pixels},Training\n6,{pixels},PublicTest\n9,{pixels},Training\n0,1 2 3,Training\n")
+        f"emotion,pixels,Usage\n3,{pixels},Training\n6,{pixels},PublicTest\n9,{pixels},Training\n"
+        f"0,1 2 3,Training\n4,{pixels},Other\n2,{pixels},PrivateTest\n")
     items = list(get_adapter("fer2013").scan(tmp_path))
     clips = [i for i in items if not isinstance(i, Reject)]
-    assert [(c.emotion, c.speaker_id) for c in clips] == [("happy", "img00000"), ("neutral", "img00001")]
+    assert [(c.emotion, c.speaker_id, c.fixed_split) for c in clips] == [
+        ("happy", "img00000", "train"), ("neutral", "img00001", "test"), ("fear", "img00005", "test")]
     reasons = [i.reason for i in items if isinstance(i, Reject)]
-    assert reasons == ["unknown emotion code '9'", "expected 2304 pixel values, found 3"]
+    assert reasons == ["unknown emotion code '9'", "expected 2304 pixel values, found 3",
+                       "unknown Usage 'Other' (expected Training, PublicTest, PrivateTest)"]
+
+
+def test_fer2013_real_image_folders():
+    """Kaggle layout: the folder is the emotion, the name's Usage prefix the split; every image its own subject."""
+    require_shared()
+    train = sorted((FER2013 / "train" / "angry").glob("*.jpg"))[0]
+    clip = parse_fer2013_name(train)
+    assert (clip.emotion, clip.fixed_split, clip.speaker_id) == ("anger", "train", f"angry-{train.stem}")
+    assert clip.attributes == {"usage": "Training"}
+    test = sorted((FER2013 / "test" / "surprise").glob("*.jpg"))[0]
+    assert (parse_fer2013_name(test).emotion, parse_fer2013_name(test).fixed_split) == ("surprise", "test")
+    clips = list(get_adapter("fer2013").scan(FER2013))
+    assert len({c.speaker_id for c in clips}) == len(clips)  # "Training_8475486.jpg" is in angry/ and surprise/
+    counts = Counter((c.fixed_split, c.emotion) for c in clips)
+    assert sum(counts.values()) == 32_298
+    assert sum(n for (split, _), n in counts.items() if split == "test") == 3_589
+    assert counts["train", "disgust"] == len(list((FER2013 / "train" / "disgust").glob("Training_*.jpg")))
+
+
+def test_fer2013_test_only_folder_and_bad_names(tmp_path):
+    """A folder of PrivateTest images (no train/) evaluates as test images; stray names are rejects."""
+    require_shared()
+    source = sorted((FER2013 / "test" / "happy").glob("*.jpg"))[:3]
+    for number, path in enumerate(source):
+        target = tmp_path / "happy" / f"PrivateTest_{number + 1000}.jpg"
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(path, target)
+    shutil.copy(source[0], tmp_path / "happy" / "photo.jpg")
+    (tmp_path / "bored").mkdir()
+    shutil.copy(source[0], tmp_path / "bored" / "PublicTest_1.jpg")
+    items = list(get_adapter("fer2013").scan(tmp_path))
+    clips = [i for i in items if not isinstance(i, Reject)]
+    assert [(c.emotion, c.fixed_split, c.attributes["usage"]) for c in clips] == [("happy", "test", "PrivateTest")] * 3
+    reasons = sorted(i.reason for i in items if isinstance(i, Reject))
+    assert reasons == ["'PublicTest_1.jpg': unknown emotion folder code 'bored'",
+                       "'photo.jpg' does not match FER2013 {Training,PublicTest,PrivateTest}_N"]
 
 
 def test_raf_db_label_list(tmp_path):

@@ -62,10 +62,10 @@ def test_no_speaker_in_two_splits(shared_manifest):
     assert set(manifest.filter(pl.col("corpus").is_in(["tess", "savee"]))["split"]) == {"train"}
 
 
-def test_max_clips_keeps_an_even_subset_of_every_class():
+def test_max_per_class_keeps_a_subset_of_every_class():
     require_shared()
     params = load_params(REPO / "params.yaml")
-    datasets = {**params.data.datasets, "tess": params.data.datasets["tess"].model_copy(update={"max_clips": 140})}
+    datasets = {**params.data.datasets, "tess": params.data.datasets["tess"].model_copy(update={"max_per_class": 20})}
     data = params.data.model_copy(update={"root": str(SHARED), "datasets": datasets})
     manifest, rejects = build_manifest([fetch_dataset("tess", data)], data, 42)
     assert manifest.height == 140 and rejects.height == 0
@@ -103,3 +103,26 @@ def test_drop_rule_sends_calm_to_rejects(shared_manifest):
     manifest, rejects = build_manifest([fetch_dataset("ravdess_audio", data)], data, 42)
     assert manifest.height == 720 - 96 and rejects.height == 96
     assert set(rejects["reason"]) == {"emotion 'calm' is dropped by data.labels.calm"}
+
+
+def test_fer2013_keeps_its_test_set_and_is_capped_per_class():
+    """PublicTest images are the test set, validation comes from Training images, and
+    data.datasets.fer2013.max_per_class keeps a CI-sized, seeded subset of each (emotion, Usage)."""
+    require_shared()
+    params = load_params(REPO / "params.yaml")
+    datasets = {**params.data.datasets,
+                "fer2013": params.data.datasets["fer2013"].model_copy(update={"max_per_class": 40})}
+    data = params.data.model_copy(update={"root": str(SHARED), "datasets": datasets})
+    sources = [fetch_dataset(name, data) for name in ("fer2013", "ck_plus")]
+    manifest, rejects = build_manifest(sources, data, params.seed)
+    fer = manifest.filter(pl.col("dataset") == "fer2013")
+    assert rejects.height == 0 and fer.height == 7 * 40 * 2
+    assert fer.filter(pl.col("split") == "test").height == 7 * 40
+    assert fer.filter(pl.col("path").str.contains("PublicTest_"))["split"].to_list() == ["test"] * 7 * 40
+    assert fer.filter(pl.col("split") == "val").height == round(7 * 40 * data.split.val_fraction)
+    assert fer["speaker_id"].n_unique() == fer.height  # every image its own subject
+    again, _ = build_manifest(sources, data, params.seed)
+    assert again["clip_id"].to_list() == manifest["clip_id"].to_list()  # the same subset every time
+    ck_alone, _ = build_manifest(sources[1:], data, params.seed)
+    assert ck_alone.select("clip_id", "split").equals(
+        manifest.filter(pl.col("dataset") == "ck_plus").select("clip_id", "split"))

@@ -1,6 +1,7 @@
 """`dvc repro` of the whole pipeline on ../shared/datasets with CI-sized parameters.
 
-Audio on the RAVDESS actors, face on the CK+ subjects, video on the six real CREMA-D clips
+Audio on the RAVDESS actors, face on FER2013 (20 images per emotion and Usage) and the CK+
+subjects, video on the six real CREMA-D clips
 plus composed clips (CK+ face + RAVDESS voice) that are never part of reported accuracy.
 """
 
@@ -15,7 +16,8 @@ from tests.pipeline_project import dvc
 def test_manifest_from_dvc_repro(pipeline_project):
     manifest = pl.read_parquet(pipeline_project / "data" / "manifest.parquet").filter(~pl.col("composed"))
     assert dict(manifest.group_by("dataset").len().iter_rows()) == {
-        "ravdess_audio": 720, "tess": 140, "savee_audio": 240, "ck_plus": 594, "crema_d_video": 6}
+        "ravdess_audio": 720, "tess": 140, "savee_audio": 240, "ck_plus": 594, "crema_d_video": 6,
+        "fer2013": 7 * 20 * 2}
     assert "ravdess_audio" in (pipeline_project / "reports" / "data" / "summary.md").read_text()
 
 
@@ -52,10 +54,21 @@ def test_audio_outputs_are_well_formed(pipeline_project):
 def test_face_outputs_are_well_formed(pipeline_project):
     manifest = pl.read_parquet(pipeline_project / "data" / "manifest.parquet")
     test_faces = manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "test"))
+    fer_test = manifest.filter((pl.col("dataset") == "fer2013") & (pl.col("split") == "test"))
+    assert fer_test.height == 7 * 20 and fer_test["path"].str.contains("PublicTest_").all()
     metrics = json.loads((pipeline_project / "reports" / "face" / "metrics.json").read_text())
-    assert metrics["n"] == test_faces.height and sum(map(sum, metrics["confusion"])) == metrics["n"]
+    assert metrics["n"] == test_faces.height + fer_test.height and sum(map(sum, metrics["confusion"])) == metrics["n"]
+    # per corpus, beside the overall numbers
+    assert metrics["per_dataset"]["ck_plus"]["n"] == test_faces.height
+    assert metrics["per_dataset"]["fer2013"]["n"] == fer_test.height
     html = (pipeline_project / "reports" / "face" / "report.html").read_text()
     assert html.count("<figure>") == 8 and ("WRONG:" in html or "OK:" in html)  # Grad-CAM gallery
+    assert "<td>fer2013</td>" in html and "<td>ck_plus</td>" in html
+    pretrained = json.loads(torch.load(pipeline_project / "models" / "face" / "pretrain" / "model.pt",
+                                       weights_only=True)["meta"])
+    assert pretrained["pretrained_on"] == ["fer2013"]
+    meta = json.loads(torch.load(pipeline_project / "models" / "face" / "model.pt", weights_only=True)["meta"])
+    assert meta["pretrained"]["datasets"] == ["fer2013"] and meta["train_clips"] > pretrained["train_clips"]
     train_subjects = set(manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "train"))["speaker_id"])
     assert not train_subjects & set(test_faces["speaker_id"])
 

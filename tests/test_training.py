@@ -76,6 +76,16 @@ def test_leave_one_corpus_out_trains_on_the_other_corpora_only():
         ["ravdess_speaker_folds"] * 3 + ["savee_speaker_folds"] * 2 + ["leave_corpus_out"] * 3)
 
 
+def test_speaker_folds_of_one_corpus_test_only_that_corpus():
+    manifest = _manifest(9)
+    other = pl.DataFrame([{**manifest.row(0, named=True), "clip_id": f"fer{i}", "corpus": "fer2013",
+                           "speaker_id": f"img{i}"} for i in range(50)], schema=manifest.schema)
+    speakers = corpus_speakers(pl.concat([manifest, other]), "audio", seed=1)
+    for fold in speaker_folds(speakers, "ravdess", 3, 0.15):
+        assert {corpus for corpus, _ in fold.test} == {"ravdess"} and len(fold.test) == 3
+        assert _disjoint(fold) and {corpus for corpus, _ in fold.train} == {"ravdess", "fer2013"}
+
+
 def test_speaker_folds_need_enough_speakers():
     speakers = corpus_speakers(_manifest(3), "audio", seed=0)
     with pytest.raises(ValueError, match="4 speaker folds of corpus 'ravdess'"):

@@ -37,6 +37,9 @@ class Clip:
     emotion: str
     speaker_sex: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+    # A split the corpus itself fixes (FER2013's Usage): "test", or "train" (training or validation,
+    # drawn by speaker). None: the seeded speaker split decides.
+    fixed_split: Literal["train", "test"] | None = None
 
 
 @dataclass(frozen=True)
