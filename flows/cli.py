@@ -50,6 +50,16 @@ def metrics_table(title: str, metrics: dict) -> Table:
     return table
 
 
+def fusion_table(fusion: dict) -> Table:
+    """Late and learned fusion and each view alone on the same windows (``emotion evaluate video``)."""
+    table = Table(title=f"fusion on the same windows (scoring uses {fusion['used_by_scoring']}: {fusion['reason']})")
+    for column in ("variant", "windows", "accuracy", "macro-F1", "coverage"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for name, row in fusion["variants"].items():
+        table.add_row(name, str(row["n"]), f"{row['accuracy']:.3f}", f"{row['macro_f1']:.3f}", f"{row['coverage']:.2f}")
+    return table
+
+
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Argument(help="audio, face or video")],
@@ -68,6 +78,8 @@ def evaluate(
     with progress:
         metrics = evaluate_external(spec, load_params(params), data_root, name, out, callback)
     console.print(metrics_table(f"{model} on {name}", metrics))
+    if "fusion" in metrics:
+        console.print(fusion_table(metrics["fusion"]))
     if metrics["rejects"]:
         console.print(f"{len(metrics['rejects'])} files rejected (see {out})")
     console.print(f"metrics written to {out}")
@@ -97,6 +109,44 @@ def explain(
     console.print(f"Grad-CAM written to {target}")
 
 
+VIEW_TITLES = {"fused": "fused", "audio": "audio", "face": "face", "text": "text", "video": "learned"}
+
+
+def _best(window: dict, view: str) -> str:
+    from emotion_models.labels import CLASS_NAMES
+    from emotion_models.scoring.score import SLUGS
+
+    values = [window[f"{view}_{slug}"] for slug in SLUGS]
+    if values[0] is None:
+        return "no person" if view == "fused" else "-"
+    best = max(range(len(values)), key=values.__getitem__)
+    return f"{CLASS_NAMES[best]} {values[best]:.2f}"
+
+
+def print_video_prediction(result: dict) -> None:
+    """The fused estimate of a video and, per window, every view's most probable class."""
+    from emotion_models.labels import CLASS_NAMES
+    from emotion_models.scoring.score import SLUGS
+
+    summary, fusion = result["summary"], result["fusion"]
+    how = ("learned fusion" if fusion["method"] == "learned" else
+           "late fusion, weights " + ", ".join(f"{v} {w:.2f}" for v, w in fusion["weights"].items()))
+    if summary["dominant_emotion"] is None:
+        console.print(f"{result['path']}: [bold]no person[/bold] (no face and no speech in any window: no emotion)")
+    else:
+        console.print(f"{result['path']}: [bold]{summary['dominant_emotion']}[/bold] (fused estimate: {how}; "
+                      f"mean confidence {summary['mean_confidence']:.2f})")
+        console.print("  mean probability: " + " · ".join(
+            f"{name} {summary[f'mean_probability_{slug}']:.2f}" for slug, name in zip(SLUGS, CLASS_NAMES)))
+    table = Table(box=None, padding=(0, 1))
+    for column in ("seconds", *VIEW_TITLES.values(), "transcript"):
+        table.add_column(column)
+    for window in result["windows"]:
+        table.add_row(f"{window['start']:.1f}-{window['end']:.1f}", *(_best(window, view) for view in VIEW_TITLES),
+                      window["transcript"])
+    console.print(table)
+
+
 @app.command()
 def predict(
     file: Annotated[Path, typer.Argument(help="an image, audio file or video")],
@@ -115,53 +165,76 @@ def predict(
     if json_output:
         print(json.dumps(result, default=str))
         return
+    if result["model"] == "video":
+        print_video_prediction(result)
+        return
     console.print(f"{file}: [bold]{result['prediction']}[/bold] ({result['model']} model)")
-    if "probabilities" in result:
-        for name, value in result["probabilities"].items():
-            console.print(f"  {name:18s} {value:.3f}")
-    else:
-        for window in result["windows"]:
-            probabilities = {k.removeprefix("video_"): v for k, v in window.items() if k.startswith("video_")}
-            best = max(probabilities, key=probabilities.get)
-            console.print(f"  {window['start']:6.1f}-{window['end']:6.1f} s  {best:18s} {probabilities[best]:.3f}  "
-                          f"\"{window['transcript']}\"")
+    for name, value in result["probabilities"].items():
+        console.print(f"  {name:18s} {value:.3f}")
+
+
+ProjectOption = Annotated[Path, typer.Option(
+    "--project", help="project folder: params.yaml, models/ and scoring.* paths are read from it (default: here)")]
+ProjectModels = Annotated[Path | None, typer.Option(
+    help="folder with audio/, face/, video/ checkpoints (default: PROJECT/models)")]
+ProjectParams = Annotated[Path | None, typer.Option("--params", help="params.yaml to read (default: PROJECT/params.yaml)")]
+
+
+def project_paths(project: Path, params: Path | None, model_dir: Path | None) -> tuple[Path, Path]:
+    """params.yaml and the models folder: as given (relative to here), else inside ``project``."""
+    project = project.absolute()
+    return (params or project / "params.yaml").absolute(), (model_dir or project / "models").absolute()
 
 
 @app.command()
 def score(
     folders: Annotated[list[Path], typer.Argument(help="folders of videos (searched recursively)")],
-    out: Annotated[Path, typer.Option(help="output folder: windows/, videos/, rejects/, report.html")],
-    model_dir: Annotated[Path, typer.Option(help="folder with audio/, face/, video/ checkpoints")] = Path("models"),
-    params: ParamsOption = Path("params.yaml"),
+    out: Annotated[Path, typer.Option(help="output folder: windows/, videos/, rejects/, paths/, report.html")],
+    project: ProjectOption = Path("."),
+    model_dir: ProjectModels = None,
+    params: ProjectParams = None,
 ) -> None:
     """Run the score flow once: every new or changed video, exactly once per model version."""
     from flows.scoring import run_scoring
 
-    counts = run_scoring([str(f) for f in folders], str(out), str(params), str(model_dir), show_progress=True)
+    params_path, models = project_paths(project, params, model_dir)
+    counts = run_scoring([str(f.absolute()) for f in folders], str(out.absolute()), str(params_path), str(models),
+                         show_progress=True)
     console.print(f"scored {counts['scored']}, skipped {counts['skipped']}, rejected {counts['rejected']}; "
                   f"report: {out / 'report.html'}")
 
 
 @app.command()
 def serve(
-    folders: Annotated[list[Path] | None, typer.Argument(help="folders to score (default: scoring.folders)")] = None,
-    out: Annotated[Path | None, typer.Option(help="output folder (default: scoring.out)")] = None,
-    cron: Annotated[str | None, typer.Option(help="cron schedule (default: scoring.schedule_cron)")] = None,
-    interval_minutes: Annotated[float | None, typer.Option(help="interval (default: scoring.schedule_interval_minutes)")] = None,
-    model_dir: Annotated[Path, typer.Option(help="folder with audio/, face/, video/ checkpoints")] = Path("models"),
-    params: ParamsOption = Path("params.yaml"),
+    folders: Annotated[list[Path] | None, typer.Argument(
+        help="folders to score (default: scoring.folders, relative to PROJECT)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: scoring.out, relative to PROJECT)")] = None,
+    cron: Annotated[str | None, typer.Option(
+        help="cron schedule, UTC unless --timezone (default: scoring.schedule_cron)")] = None,
+    timezone: Annotated[str | None, typer.Option(
+        help="IANA time zone of the cron schedule, e.g. Europe/Berlin (default: scoring.schedule_timezone, else UTC)")] = None,
+    interval_minutes: Annotated[float | None, typer.Option(
+        help="interval (default: scoring.schedule_interval_minutes)")] = None,
+    project: ProjectOption = Path("."),
+    model_dir: ProjectModels = None,
+    params: ProjectParams = None,
 ) -> None:
-    """Serve the scheduled `score-folders` deployment; watch its runs in the Prefect UI."""
+    """Check the folders, models and output, then serve the scheduled `score-folders` deployment
+    (watch its runs in the Prefect UI; Ctrl+C stops serving and pauses the schedule)."""
     from flows.scoring import serve_scoring
 
-    config = load_params(params).scoring
-    chosen = [str(f) for f in folders] if folders else config.folders
+    params_path, models = project_paths(project, params, model_dir)
+    config = load_params(params_path).scoring
+    root = project.absolute()
+    chosen = [str(f.absolute()) for f in folders] if folders else [str(root / f) for f in config.folders]
     if not chosen:
         console.print("[red]no folders to score[/red]: pass them or set scoring.folders in params.yaml")
         raise typer.Exit(2)
     if not cron and interval_minutes is None:
         cron, interval_minutes = config.schedule_cron, config.schedule_interval_minutes
-    serve_scoring(chosen, str(out or config.out), str(params), str(model_dir), cron, interval_minutes)
+    target = out.absolute() if out else root / config.out
+    serve_scoring(chosen, str(target), str(params_path), str(models), cron, interval_minutes,
+                  timezone or config.schedule_timezone)
 
 
 @app.command("app")
@@ -225,13 +298,13 @@ def tune(
 def main() -> None:
     """Entry point: expected failures (missing models, changed features, bad params) print one clear line."""
     from emotion_models.params import ParamsError
-    from emotion_models.scoring.score import ModelsUnavailable
+    from emotion_models.scoring.score import ModelsUnavailable, OutputNotWritable
     from tasks.evaluate import FeaturesChanged
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
-    except (ParamsError, FeaturesChanged, ModelsUnavailable, FileNotFoundError, KeyError) as exc:
+    except (ParamsError, FeaturesChanged, ModelsUnavailable, OutputNotWritable, FileNotFoundError, KeyError) as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise SystemExit(1) from None
 

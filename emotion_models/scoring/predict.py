@@ -149,6 +149,7 @@ class VideoPrediction:
 
     windows: pl.DataFrame
     summary: dict
+    fusion: dict  # how the fused estimate was made: method ("late"/"learned"), reason, view weights
 
     @property
     def label(self) -> str | None:
@@ -157,8 +158,10 @@ class VideoPrediction:
 
 def predict_video(path: Path, params: Params, model_dir: Path) -> VideoPrediction:
     """Score one video as `emotion score` does (every view, every window), without writing anything."""
-    windows, summary = score_video(path, params, load_models(model_dir), content_hash(path))
-    return VideoPrediction(windows, summary)
+    models = load_models(model_dir, params.video.fusion)
+    windows, summary = score_video(path, params, models, content_hash(path))
+    fusion = {"method": models.fusion["choice"], "reason": models.fusion["reason"], "weights": models.weights}
+    return VideoPrediction(windows, summary, fusion)
 
 
 def window_frames(path: Path, windows: pl.DataFrame, params: Params, width: int = 320) -> list[WindowFrame]:
@@ -239,8 +242,8 @@ def predict_file(path: Path, params: Params, model_dir: Path) -> dict:
     kind = kind_of(path)
     if kind == "video":
         video = predict_video(path, params, model_dir)
-        return {"path": str(path), "model": "video", "prediction": video.label, "summary": video.summary,
-                "windows": video.windows.to_dicts()}
+        return {"path": video.summary["path"], "model": "video", "prediction": video.label, "fusion": video.fusion,
+                "summary": video.summary, "windows": video.windows.to_dicts()}
     result = predict_image(path, model_dir) if kind == "image" else predict_audio(path, model_dir)
     return {"path": str(path), "model": "face" if kind == "image" else "audio", "prediction": result.label,
             "probabilities": dict(zip(CLASS_NAMES, result.probabilities.tolist()))}
