@@ -59,10 +59,13 @@ class ModelOverview:
                             schema={"actual": pl.Utf8, "predicted": pl.Utf8, "count": pl.Int64})
 
     def ablations(self) -> pl.DataFrame:
-        """The ablation blocks recorded with the metrics (e.g. the video model with only some views)."""
-        rows = [{"block": block["name"], "variant": variant, **values}
-                for block in (self.metrics or {}).get("ablations", []) for variant, values in block["rows"].items()]
-        return pl.DataFrame(rows) if rows else pl.DataFrame()
+        """The extra evaluation blocks recorded with the metrics (the video model with some views switched off,
+        late vs learned fusion, the audio model's cross-validation): one row per variant, its numbers."""
+        rows = [{"block": block["name"], "variant": variant,
+                 **{k: v for k, v in values.items() if isinstance(v, (int, float, str)) or v is None}}
+                for block in (self.metrics or {}).get("ablations", []) for variant, values in block["rows"].items()
+                if isinstance(values, dict)]
+        return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
 
 def _read_json(path: Path) -> dict | None:

@@ -69,7 +69,8 @@ for tab, model in zip(st.tabs([m.name for m in models]), models):
             st.altair_chart(charts.curves_chart(model.history))
         ablations = model.ablations()
         if ablations.height:
-            st.markdown("**Ablations** (the same test clips with only some views switched on)")
+            st.markdown("**Ablations and other evaluations** (views switched off, late vs learned fusion, "
+                        "cross-validation folds), as in the model's report")
             st.dataframe(ablations, hide_index=True, width="stretch", column_config=THREE_DECIMALS)
         if model.trials is not None and model.trials.height:
             st.markdown(f"**Tuning trials** ({model.trials.height}; best hyperparameters: "

@@ -95,6 +95,8 @@ def show_video(result, frames, playable: str) -> None:
     estimate = estimate_view(windows)
     headline(result.label, f"{VIEW_TITLES[estimate]} of {summary['windows']} windows · "
              f"{summary['duration']:.1f} s · mean {confidence_text(summary['mean_confidence'])}")
+    if result.fusion.get("method"):
+        st.caption(f"Fusion of the views: {result.fusion['method']} ({result.fusion.get('reason', '')}).")
     missing = [f"{summary[key]} without {what}" for key, what in
                (("windows_no_face", "a face"), ("windows_no_speech", "speech"), ("windows_no_person", "a person"))
                if summary.get(key)]
