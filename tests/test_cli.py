@@ -23,7 +23,7 @@ def emotion(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_help_lists_every_command(pipeline_project):
     out = emotion(pipeline_project, "--help").stdout
-    for command in ("evaluate", "predict", "score", "serve", "explain", "tune"):
+    for command in ("evaluate", "predict", "score", "serve", "explain", "tune", "app"):
         assert command in out
 
 
