@@ -29,7 +29,7 @@ def test_audio_outputs_are_well_formed(pipeline_project):
     assert set(metrics["per_class"]) == {"Sad/Fear", "Neutral", "Happy", "Angry", "Surprise/Disgust"}
     assert metrics["per_dataset"]["ravdess_audio"]["n"] == 120
     cross = metrics["cross_validation"]  # every protocol of params.yaml's audio.evaluation
-    assert cross["ravdess_speaker_folds"]["folds"] == 3 and cross["ravdess_speaker_folds"]["n"] == 720
+    assert cross["ravdess_speaker_folds"]["folds"] == 6 and cross["ravdess_speaker_folds"]["n"] == 720
     assert cross["savee_speaker_folds"]["folds"] == 2 and cross["savee_speaker_folds"]["n"] == 240
     assert {name: row["n"] for name, row in cross["leave_corpus_out"].items()} == {
         "ravdess": 720, "savee": 240, "tess": 140}

@@ -137,25 +137,27 @@ def _constant_features(row: dict) -> Extracted:
 
 
 def test_cross_validation_report_gives_each_fold_the_mean_and_std_and_the_pooled_clips():
-    def fold(name, test, y_true, y_pred, protocol="savee_speaker_folds"):
+    def fold(name, test, y_true, y_pred, protocol="savee_speaker_folds", val=("actor01",)):
         accuracy = float(np.mean(np.equal(y_true, y_pred)))
-        return {"protocol": protocol, "fold": name, "test_speakers": test, "train_corpora": ["ravdess", "savee"],
-                "n": len(y_true), "accuracy": accuracy, "macro_f1": accuracy, "y_true": y_true, "y_pred": y_pred}
+        return {"protocol": protocol, "fold": name, "test_speakers": test, "val_speakers": list(val),
+                "train_corpora": ["ravdess", "savee"], "n": len(y_true), "accuracy": accuracy, "macro_f1": accuracy,
+                "y_true": y_true, "y_pred": y_pred}
 
     savee = summarise([fold("fold 1", ["DC"], [0, 1, 2, 3], [0, 1, 2, 2]), fold("fold 2", ["JE"], [0, 1], [1, 1])])
     assert savee["accuracy"]["mean"] == pytest.approx(0.625)
     assert savee["accuracy"]["std"] == pytest.approx(0.1768, abs=1e-4)
     assert savee["pooled"]["n"] == 6 and savee["pooled"]["accuracy"] == pytest.approx(4 / 6)
     assert "y_true" not in savee["folds"][0]
-    loco = summarise([fold("tess", ["YAF"], [4, 4], [4, 0], "leave_corpus_out")])
-    result = {"protocols": {"savee_speaker_folds": savee, "leave_corpus_out": loco}}
+    loco = summarise([fold("tess", ["YAF"], [4, 4], [4, 0], "leave_corpus_out", val=())])
+    result = {"protocols": {"leave_corpus_out": loco, "savee_speaker_folds": savee}}  # as sorted in the JSON
     sections = cross_validation_sections(result)
     assert sections[0]["name"].startswith("Speaker cross-validation, savee: leave one speaker out")
     assert list(sections[0]["rows"]) == ["fold 1: test DC", "fold 2: test JE",
                                          "mean over folds (accuracy std 0.177, macro-F1 std 0.177)",
                                          "all test clips pooled"]
     assert sections[1]["name"].startswith("Leave one corpus out")
-    assert "tess: trained on ravdess, savee" in sections[1]["rows"]
+    no_validation = "(no validation speaker: epoch chosen on training accuracy)"
+    assert f"tess: trained on ravdess, savee {no_validation}" in sections[1]["rows"]
     summary = cross_validation_summary(result)["cross_validation"]
     assert summary["savee_speaker_folds"] == {
         "folds": 2, "n": 6, "accuracy_mean": 0.625, "accuracy_std": savee["accuracy"]["std"],

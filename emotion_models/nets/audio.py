@@ -29,6 +29,7 @@ from emotion_models.nets.spec import ModelSpec, standardisation
 from emotion_models.params import AudioAugmentConfig, AudioFeatureConfig, BackboneConfig, DenseHead, Params
 from emotion_models.training.data import Sample
 
+
 def window_inputs(batch: dict) -> dict:
     """The audio model's inputs from a video window batch (``audio_stats`` -> ``stats`` ...)."""
     return {name[len(WINDOW_PREFIX):]: value for name, value in batch.items() if name.startswith(WINDOW_PREFIX)}

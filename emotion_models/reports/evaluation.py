@@ -193,11 +193,14 @@ def cross_validation_sections(result: dict) -> list[dict]:
     """Report sections of tasks.cross_validate's result: a row per fold, the mean +- std over folds
     and all test clips pooled."""
     sections = []
-    for protocol, summary in result["protocols"].items():
+    protocols = sorted(result["protocols"].items(), key=lambda item: item[0] == LEAVE_CORPUS_OUT)  # speakers first
+    for protocol, summary in protocols:
         rows = {}
         for fold in summary["folds"]:
             label = (f"{fold['fold']}: trained on {', '.join(fold['train_corpora'])}" if protocol == LEAVE_CORPUS_OUT
                      else f"{fold['fold']}: test {', '.join(fold['test_speakers'])}")
+            if not fold.get("val_speakers"):
+                label += " (no validation speaker: epoch chosen on training accuracy)"
             rows[label] = {key: fold[key] for key in ("n", "accuracy", "macro_f1")}
         accuracy, f1 = summary["accuracy"], summary["macro_f1"]
         rows[f"mean over folds (accuracy std {accuracy['std']:.3f}, macro-F1 std {f1['std']:.3f})"] = {
