@@ -133,8 +133,13 @@ def test_explain_writes_a_grad_cam_png(pipeline_project, tmp_path):
     assert out.read_bytes().startswith(b"\x89PNG") and "Grad-CAM written" in printed
 
 
-def test_predict_image_prints_no_native_log_lines(pipeline_project):
-    image = str(CK_PLUS / "happy" / "S010_006_00000013.png")
+def test_predict_image_prints_no_native_log_lines(pipeline_project, tmp_path):
+    import cv2
+
+    # a face inside a larger picture: MediaPipe's detector runs (a 48 px dataset crop is taken whole)
+    face = cv2.resize(cv2.imread(str(CK_PLUS / "happy" / "S010_006_00000013.png")), (192, 192))
+    image = str(tmp_path / "face.png")
+    cv2.imwrite(image, cv2.copyMakeBorder(face, 96, 96, 96, 96, cv2.BORDER_CONSTANT, value=(128, 128, 128)))
     quiet = subprocess.run([EMOTION, "predict", image], cwd=pipeline_project, capture_output=True, text=True)
     assert quiet.returncode == 0 and "face model" in quiet.stdout
     assert not NATIVE_LOG.search(quiet.stdout + quiet.stderr), quiet.stderr
