@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,15 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 def require_shared() -> None:
     if not SHARED.is_dir():
         pytest.skip(f"real data not found at {SHARED}")
+
+
+@pytest.fixture(autouse=True)
+def keep_main_module():
+    """Streamlit's AppTest installs each page as `__main__`; put pytest's back afterwards, or every later
+    spawned process (feature workers, Dask nannies) would re-run that page on start."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture

@@ -81,7 +81,7 @@ def test_scores_page_filters_by_emotion_folder_and_date(two_folders, monkeypatch
     assert app.subheader[0].value == "happy.mp4"
     windows = table(app, 1)
     assert windows[0]["fused estimate"] == "Happy" and windows[0]["transcript"] == "don't forget a jacket"
-    assert windows[1]["fused estimate"] is None  # no person in the second window
+    assert windows[1]["fused estimate"] in (None, "") or math.isnan(windows[1]["fused estimate"])  # no person
     app.multiselect[0].unselect("Happy").run()
     assert "0 of 3 videos" in " ".join(c.value for c in app.caption)
     app.multiselect[0].set_value([]).run()

@@ -37,7 +37,8 @@ def test_windows_of_a_generated_video(tmp_path):
     path = write_video(tmp_path / "talk.mp4", face_frames(int(5.4 * 25), (640, 480), 200), audio=tone(5.4, 16000))
     video = extract_windows(str(path), PARAMS)
     assert [(r["start"], r["end"]) for r in video.rows] == [(0.0, 4.0)]
-    assert video.arrays["frames"].shape == (1, 16, 64, 64, 3) and video.arrays["frame_mask"].all()
+    side = PARAMS.face.features.size  # windows carry crops the face model was trained on
+    assert video.arrays["frames"].shape == (1, 16, side, side, 3) and video.arrays["frame_mask"].all()
     assert video.arrays["audio_embedding"].shape == (1, 768) and video.arrays["audio_mask"].all()
     assert video.arrays["audio_stats"].shape == (1, 69)
     # the window's audio has the representation a training clip of the same sound gets
