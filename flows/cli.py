@@ -175,10 +175,11 @@ def print_video_prediction(result: dict) -> None:
     how = ("learned fusion" if fusion["method"] == "learned" else
            "late fusion, weights " + ", ".join(f"{v} {w:.2f}" for v, w in fusion["weights"].items()))
     if summary["dominant_emotion"] is None:
-        console.print(f"{result['path']}: [bold]no person[/bold] (no face and no speech in any window: no emotion)")
+        console.print(f"{result['path']}: [bold]no person[/bold] (no face and no speech in any window: no emotion)",
+                      soft_wrap=True)
     else:
         console.print(f"{result['path']}: [bold]{summary['dominant_emotion']}[/bold] (fused estimate: {how}; "
-                      f"mean confidence {summary['mean_confidence']:.2f})")
+                      f"mean confidence {summary['mean_confidence']:.2f})", soft_wrap=True)
         console.print("  mean probability: " + " · ".join(
             f"{name} {summary[f'mean_probability_{slug}']:.2f}" for slug, name in zip(SLUGS, CLASS_NAMES)))
     table = Table(box=None, padding=(0, 1))
@@ -212,7 +213,7 @@ def predict(
     if result["model"] == "video":
         print_video_prediction(result)
         return
-    console.print(f"{file}: [bold]{result['prediction']}[/bold] ({result['model']} model)")
+    console.print(f"{file}: [bold]{result['prediction']}[/bold] ({result['model']} model)", soft_wrap=True)
     for name, value in result["probabilities"].items():
         console.print(f"  {name:18s} {value:.3f}")
 
