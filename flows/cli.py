@@ -1,4 +1,4 @@
-"""The `emotion` command line: evaluate, predict, score, serve, explain, tune."""
+"""The `emotion` command line: evaluate, predict, score, serve, explain, tune, app."""
 
 from __future__ import annotations
 
@@ -109,49 +109,6 @@ def explain(
     console.print(f"Grad-CAM written to {target}")
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac"}
-
-
-def predict_file(path: Path, params_path: Path, model_dir: Path) -> dict:
-    """Probabilities for one image (face model), audio file (audio model) or video (all three views)."""
-    import torch
-
-    from emotion_models.labels import CLASS_NAMES
-
-    params = load_params(params_path)
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES or suffix in AUDIO_SUFFIXES:
-        from emotion_models.features.audio import clip_features
-        from emotion_models.features.face import load_image, preprocessor_for
-        from emotion_models.nets.audio import AudioSpec
-        from emotion_models.nets.face import FaceSpec
-        from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig
-
-        if suffix in IMAGE_SUFFIXES:
-            model, meta = FaceSpec().load(model_dir / "face" / "model.pt")
-            features = FaceFeatureConfig(**meta["config"]["features"])  # as the model was trained
-            face = preprocessor_for(features).process(load_image(str(path)), str(path))
-            batch = {"crop": torch.from_numpy(face.crop)[None], "landmarks": torch.from_numpy(face.landmarks)[None]}
-            kind = "face"
-        else:
-            model, meta = AudioSpec().load(model_dir / "audio" / "model.pt")
-            features = AudioFeatureConfig(**meta["config"]["features"])
-            batch = {name: torch.from_numpy(array)[None] for name, array in clip_features(str(path), features).items()}
-            kind = "audio"
-        with torch.no_grad():
-            probabilities = torch.softmax(model(batch), 1)[0].tolist()
-        return {"path": str(path), "model": kind, "prediction": CLASS_NAMES[max(range(5), key=probabilities.__getitem__)],
-                "probabilities": dict(zip(CLASS_NAMES, probabilities))}
-    from emotion_models.scoring.score import content_hash, load_models, score_video
-
-    models = load_models(model_dir, params.video.fusion)
-    windows, summary = score_video(path, params, models, content_hash(path))
-    return {"path": summary["path"], "model": "video", "prediction": summary["dominant_emotion"],
-            "fusion": {"method": models.fusion["choice"], "reason": models.fusion["reason"], "weights": models.weights},
-            "summary": summary, "windows": windows.to_dicts()}
-
-
 VIEW_TITLES = {"fused": "fused", "audio": "audio", "face": "face", "text": "text", "video": "learned"}
 
 
@@ -199,12 +156,11 @@ def predict(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Score one image, audio file or video and print the class probabilities."""
-    from emotion_models.features.face import ImageReadError, NoFaceError
-    from emotion_models.features.media import MediaError
+    from emotion_models.scoring.predict import CANNOT_SCORE, predict_file
 
     try:
-        result = predict_file(file, params, model_dir)
-    except (MediaError, NoFaceError, ImageReadError, FileNotFoundError) as exc:
+        result = predict_file(file, load_params(params), model_dir)
+    except CANNOT_SCORE as exc:
         console.print(f"[red]cannot score[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     if json_output:
@@ -280,6 +236,50 @@ def serve(
     target = out.absolute() if out else root / config.out
     serve_scoring(chosen, str(target), str(params_path), str(models), cron, interval_minutes,
                   timezone or config.schedule_timezone)
+
+
+@app.command("app")
+def web_app(
+    scores: Annotated[list[Path] | None, typer.Option("--scores", help="a scored OUT folder (repeatable; "
+                                                      "default: scoring.out)")] = None,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8501,
+    model_dir: Annotated[Path, typer.Option(help="folder with audio/, face/, video/ checkpoints")] = Path("models"),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Serve the review web app on http://127.0.0.1:PORT: /predict, /scores, /models (Ctrl-C stops it)."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    import flows.app
+    from flows.app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
+
+    load_params(params)  # a broken params.yaml fails here, not in the browser
+    main_script = Path(flows.app.__file__).with_name("main.py")
+    package_root = str(main_script.parents[2])
+    env = {**os.environ, ENV_PARAMS: str(params.resolve()), ENV_MODELS: str(model_dir.resolve()),
+           ENV_SCORES: os.pathsep.join(str(folder.resolve()) for folder in scores or []),
+           "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    console.print(f"emotion app: http://127.0.0.1:{port} (Ctrl-C stops it)")
+    # streamlit's own script, not `python -m streamlit`: -m would put the working directory first on
+    # sys.path, ahead of this package
+    launcher = shutil.which("streamlit", path=str(Path(sys.executable).parent))
+    command = [sys.executable, *([launcher] if launcher else ["-m", "streamlit"]), "run", str(main_script),
+               "--server.address", "127.0.0.1",
+               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none", "--global.developmentMode", "false",
+               "--client.toolbarMode", "viewer"]
+    # a child, not exec: this process keeps filtering the native libraries' log lines out of its stderr
+    server = subprocess.Popen(command, env=env)
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the server too; let it stop
+        code = server.wait()
+    raise typer.Exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
 
 
 @app.command()

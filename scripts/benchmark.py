@@ -1,6 +1,6 @@
 """Speed and memory of the pipeline on this machine; results go to reports/bench/.
 
-    python scripts/benchmark.py audio        # MFCC clips/s (1 and all cores), seconds per audio epoch
+    python scripts/benchmark.py audio        # audio feature clips/s (1 and all cores), seconds per audio epoch
     python scripts/benchmark.py scoring      # video-seconds per wall-second and peak RSS of the score
                                              # flow (60 s video, 20 short clips; transcription on and off)
     python scripts/benchmark.py scoring --long   # adds a 10-minute video (peak RSS target < 2 GB)
@@ -31,22 +31,25 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def scenario_mfcc(workers: int) -> dict:
-    from functools import partial
-
-    from emotion_models.features.audio import featurise_audio
+def scenario_features(workers: int) -> dict:
+    """The audio model's features (params.yaml's representation) of the 720 RAVDESS clips."""
     from emotion_models.features.shards import FeatureStore, extract
+    from emotion_models.nets.audio import AudioSpec
     from emotion_models.params import load_params
 
+    params = load_params(ROOT / "params.yaml")
+    features = params.audio.features.model_copy(update={"workers": workers})
+    featurise = AudioSpec().featuriser(params.model_copy(update={"audio": params.audio.model_copy(
+        update={"features": features})}))
     clips = sorted((SHARED / "ravdess-speech-16k").rglob("*.wav"))
     rows = [{"clip_id": str(p), "path": str(p), "label": 0} for p in clips]
-    featurise = partial(featurise_audio, config=load_params(ROOT / "params.yaml").audio.features)
-    featurise(rows[0])  # warm librosa's JIT caches outside the timing
+    featurise(rows[0])  # warm librosa's JIT caches (and load Whisper) outside the timing
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         extract(rows, featurise, FeatureStore(tmp, "bench", "parquet"), workers, 256)
         seconds = time.perf_counter() - start
-    return {"clips": len(rows), "workers": workers, "seconds": seconds, "clips_per_second": len(rows) / seconds}
+    return {"clips": len(rows), "workers": workers, "representation": features.representation, "seconds": seconds,
+            "clips_per_second": len(rows) / seconds}
 
 
 def scenario_audio_epoch() -> dict:
@@ -70,7 +73,8 @@ def scenario_audio_epoch() -> dict:
     loader = make_loader(data, params.audio.train.batch_size, 0, device)
     start = time.perf_counter()
     run_epoch(model.to(device), loader, device, nn.CrossEntropyLoss(), optim.Adam(model.parameters()))
-    return {"clips": len(data), "backbone": params.audio.backbone.name, "device": str(device),
+    return {"clips": len(data), "representation": params.audio.features.representation,
+            "backbone": params.audio.backbone.name, "device": str(device),
             "seconds_per_epoch": time.perf_counter() - start}
 
 
@@ -161,11 +165,11 @@ def main() -> None:
     options = parser.parse_args()
     if options.what == "_scenario":
         name, *rest = options.args
-        result = {"mfcc": lambda: scenario_mfcc(int(rest[0])), "epoch": scenario_audio_epoch,
+        result = {"features": lambda: scenario_features(int(rest[0])), "epoch": scenario_audio_epoch,
                   "score": lambda: scenario_scoring(rest[0], rest[1] == "on", rest[2])}[name]()
         print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
     elif options.what == "audio":
-        write("audio", [run_in_subprocess("mfcc", "1"), run_in_subprocess("mfcc", str(os.cpu_count())),
+        write("audio", [run_in_subprocess("features", "1"), run_in_subprocess("features", str(os.cpu_count())),
                         run_in_subprocess("epoch")])
     else:
         kinds = ["60s", "short20"] + (["600s"] if options.long else [])

@@ -11,6 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EMOTION_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
 RAVDESS = SHARED / "ravdess-speech-16k"
 CK_PLUS = SHARED / "ck-plus-48"
+TESS = SHARED / "tess-16k"
+SAVEE = SHARED / "savee-audio-16k"
+FER2013 = SHARED / "fer2013-images"
 CREMA_D_VIDEO = SHARED / "crema-d-video"
 CREMA_D_METADATA = SHARED / "crema-d-metadata"
 

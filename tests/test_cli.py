@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import CK_PLUS, CREMA_D_VIDEO, RAVDESS
+from tests.conftest import CK_PLUS, CREMA_D_VIDEO, RAVDESS, SAVEE
 
 EMOTION = str(Path(sys.executable).parent / "emotion")
 NATIVE_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d", re.MULTILINE)  # absl/glog lines (MediaPipe)
@@ -23,7 +23,7 @@ def emotion(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_help_lists_every_command(pipeline_project):
     out = emotion(pipeline_project, "--help").stdout
-    for command in ("evaluate", "predict", "score", "serve", "explain", "tune"):
+    for command in ("evaluate", "predict", "score", "serve", "explain", "tune", "app"):
         assert command in out
 
 
@@ -39,6 +39,18 @@ def test_evaluate_audio_on_a_dataset_copy(pipeline_project, tmp_path):
     assert 0 <= metrics["accuracy"] <= 1 and "macro_f1" in metrics and "Sad/Fear" in metrics["per_class"]
     assert [r["path"] for r in metrics["rejects"]] == [str(copy / "Actor_12" / "broken.wav")]
     assert "accuracy" in printed and "Surprise/Disgust" in printed
+
+
+def test_evaluate_audio_on_a_folder_of_savee_flac_files(pipeline_project, tmp_path):
+    copy = tmp_path / "savee-jk"  # SAVEE's flat naming, FLAC: as a user's copy of speaker JK would be
+    copy.mkdir()
+    for clip in sorted(SAVEE.glob("DC_*01.flac")):
+        shutil.copy(clip, copy / clip.name.replace("DC_", "JK_"))
+    out = tmp_path / "savee.json"
+    emotion(pipeline_project, "evaluate", "audio", "--data-root", str(copy), "--dataset", "savee_audio", "--out", str(out))
+    metrics = json.loads(out.read_text())
+    assert metrics["n"] == 7 and metrics["rejects"] == []  # a, d, f, h, n, sa, su
+    assert metrics["per_dataset"]["savee_audio"]["n"] == 7
 
 
 def test_evaluate_face_on_a_dataset_copy(pipeline_project, tmp_path):
@@ -121,8 +133,13 @@ def test_explain_writes_a_grad_cam_png(pipeline_project, tmp_path):
     assert out.read_bytes().startswith(b"\x89PNG") and "Grad-CAM written" in printed
 
 
-def test_predict_image_prints_no_native_log_lines(pipeline_project):
-    image = str(CK_PLUS / "happy" / "S010_006_00000013.png")
+def test_predict_image_prints_no_native_log_lines(pipeline_project, tmp_path):
+    import cv2
+
+    # a face inside a larger picture: MediaPipe's detector runs (a 48 px dataset crop is taken whole)
+    face = cv2.resize(cv2.imread(str(CK_PLUS / "happy" / "S010_006_00000013.png")), (192, 192))
+    image = str(tmp_path / "face.png")
+    cv2.imwrite(image, cv2.copyMakeBorder(face, 96, 96, 96, 96, cv2.BORDER_CONSTANT, value=(128, 128, 128)))
     quiet = subprocess.run([EMOTION, "predict", image], cwd=pipeline_project, capture_output=True, text=True)
     assert quiet.returncode == 0 and "face model" in quiet.stdout
     assert not NATIVE_LOG.search(quiet.stdout + quiet.stderr), quiet.stderr

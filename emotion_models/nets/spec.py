@@ -12,7 +12,7 @@ from torch import nn
 
 from emotion_models import paths
 from emotion_models.features.shards import Extracted, FeatureStore
-from emotion_models.params import Params, TrainConfig
+from emotion_models.params import Params, PretrainConfig, TrainConfig
 from emotion_models.training.data import Sample
 
 
@@ -53,6 +53,10 @@ class ModelSpec(ABC):
     def train_config(self, params: Params) -> TrainConfig:
         return getattr(params, self.name).train
 
+    def pretrain_config(self, params: Params) -> PretrainConfig | None:
+        """What stage `<name>_pretrain` trains on before `<name>_train`; None: the model has no such stage."""
+        return None
+
     def prepare(self, model: nn.Module, store: FeatureStore, arrays: dict, train_ids: set[str]) -> None:
         """Fit data-dependent parts (e.g. input normalisation) on the training rows."""
 
@@ -64,13 +68,22 @@ class ModelSpec(ABC):
     def checkpoint_path(self) -> Path:
         return paths.model_dir(self.name) / "model.pt"
 
+    def pretrained_path(self) -> Path:
+        """The checkpoint stage `<name>_pretrain` writes and `<name>_train` starts from."""
+        return paths.model_dir(self.name) / "pretrain" / "model.pt"
+
     def load(self, path: Path | None = None) -> tuple[nn.Module, dict]:
         """The trained network (eval mode) and its checkpoint meta."""
         from emotion_models.training.loop import load_checkpoint
 
-        state, meta = load_checkpoint(path or self.checkpoint_path())
-        model = self.build(meta["config"], pretrained=False)
-        model.load_state_dict(state)
+        path = path or self.checkpoint_path()
+        state, meta = load_checkpoint(path)
+        try:
+            model = self.build(meta["config"], pretrained=False)
+            model.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise RuntimeError(f"{path}: this checkpoint does not fit this version's {self.name} network "
+                               f"(retrain it: dvc repro): {exc}") from exc
         return model.eval(), meta
 
 

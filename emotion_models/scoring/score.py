@@ -39,13 +39,13 @@ import polars as pl
 import torch
 
 from emotion_models import atomic
-from emotion_models.features.audio import mfcc_image, utterance_statistics
+from emotion_models.features.audio import signal_features
 from emotion_models.features.media import MediaError
 from emotion_models.features.text import text_featuriser
 from emotion_models.features.transcription import transcriber_for
 from emotion_models.features.video import extract_windows
 from emotion_models.labels import CLASS_NAMES
-from emotion_models.nets.audio import AudioSpec
+from emotion_models.nets.audio import AudioSpec, window_inputs
 from emotion_models.nets.face import FaceSpec
 from emotion_models.nets.video import VideoSpec
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, FusionConfig, Params
@@ -174,8 +174,7 @@ def warm_up(models: ScoringModels, params: Params) -> None:
     if feature_params.face.features.detector == "mediapipe":
         importlib.import_module("mediapipe")
     silence = np.zeros(feature_params.audio.features.sample_rate, np.float32)
-    mfcc_image(silence, feature_params.audio.features)
-    utterance_statistics(silence, feature_params.audio.features)
+    signal_features(silence, feature_params.audio.features)  # also loads the Whisper encoder
     text_featuriser(params.video.text)("a calm start")
     if params.video.transcription.enabled:
         transcriber_for(params.video.transcription)
@@ -193,7 +192,7 @@ def window_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray], v
     The single-modality views need no transcript: scoring computes them while Whisper still runs.
     """
     parts = [_chunk_probabilities(models, {name: a[i:i + chunk] for name, a in arrays.items()}, views)
-             for i in range(0, len(arrays["mfcc"]), chunk)]
+             for i in range(0, len(arrays["audio_mask"]), chunk)]
     return {view: np.concatenate([p[view] for p in parts]) for view in views}
 
 
@@ -204,7 +203,7 @@ def _chunk_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray],
     if "video" in views:
         out["video"] = torch.softmax(models.video(batch), 1).numpy()
     if "audio" in views:
-        audio = torch.softmax(models.audio({"mfcc": batch["mfcc"], "stats": batch["audio_stats"]}), 1).numpy()
+        audio = torch.softmax(models.audio(window_inputs(batch)), 1).numpy()
         audio[~arrays["audio_mask"].astype(bool)] = np.nan
         out["audio"] = audio
     if "face" in views:
