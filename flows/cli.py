@@ -169,7 +169,7 @@ def predict(
     if result["model"] == "video":
         print_video_prediction(result)
         return
-    console.print(f"{file}: [bold]{result['prediction']}[/bold] ({result['model']} model)")
+    console.print(f"{file}: [bold]{result['prediction']}[/bold] ({result['model']} model)", soft_wrap=True)
     for name, value in result["probabilities"].items():
         console.print(f"  {name:18s} {value:.3f}")
 

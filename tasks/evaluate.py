@@ -149,7 +149,7 @@ def ablation_sections(spec: ModelSpec, params: Params) -> list[dict]:
     models = load_models(paths.MODELS, params.video.fusion)
     choice = models.fusion
     validated = {name: choice[key] for name, key in (("late fusion", "late"), ("learned fusion", "learned"))
-                 if key in choice}
+                 if choice.get(key, {}).get("n")}
     sections = [{"name": f"Fusion used by scoring: {choice['choice']} (models/video/fusion.json, validation split)",
                  "rows": validated, "coverage": True, "note": choice["reason"]}]
     for title, labels in (("speaker-independent test split", real),
