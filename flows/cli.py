@@ -1,4 +1,4 @@
-"""The `emotion` command line: evaluate, predict, score, serve, explain, tune."""
+"""The `emotion` command line: evaluate, predict, score, serve, explain, tune, app."""
 
 from __future__ import annotations
 
@@ -50,6 +50,16 @@ def metrics_table(title: str, metrics: dict) -> Table:
     return table
 
 
+def fusion_table(fusion: dict) -> Table:
+    """Late and learned fusion and each view alone on the same windows (``emotion evaluate video``)."""
+    table = Table(title=f"fusion on the same windows (scoring uses {fusion['used_by_scoring']}: {fusion['reason']})")
+    for column in ("variant", "windows", "accuracy", "macro-F1", "coverage"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for name, row in fusion["variants"].items():
+        table.add_row(name, str(row["n"]), f"{row['accuracy']:.3f}", f"{row['macro_f1']:.3f}", f"{row['coverage']:.2f}")
+    return table
+
+
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Argument(help="audio, face or video")],
@@ -68,6 +78,8 @@ def evaluate(
     with progress:
         metrics = evaluate_external(spec, load_params(params), data_root, name, out, callback)
     console.print(metrics_table(f"{model} on {name}", metrics))
+    if "fusion" in metrics:
+        console.print(fusion_table(metrics["fusion"]))
     if metrics["rejects"]:
         console.print(f"{len(metrics['rejects'])} files rejected (see {out})")
     console.print(f"metrics written to {out}")
@@ -97,46 +109,43 @@ def explain(
     console.print(f"Grad-CAM written to {target}")
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac"}
+VIEW_TITLES = {"fused": "fused", "audio": "audio", "face": "face", "text": "text", "video": "learned"}
 
 
-def predict_file(path: Path, params_path: Path, model_dir: Path) -> dict:
-    """Probabilities for one image (face model), audio file (audio model) or video (all three views)."""
-    import torch
-
+def _best(window: dict, view: str) -> str:
     from emotion_models.labels import CLASS_NAMES
+    from emotion_models.scoring.outputs import SLUGS
 
-    params = load_params(params_path)
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES or suffix in AUDIO_SUFFIXES:
-        from emotion_models.features.audio import clip_features
-        from emotion_models.features.face import load_image, preprocessor_for
-        from emotion_models.nets.audio import AudioSpec
-        from emotion_models.nets.face import FaceSpec
-        from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig
+    values = [window[f"{view}_{slug}"] for slug in SLUGS]
+    if values[0] is None:
+        return "no person" if view == "fused" else "-"
+    best = max(range(len(values)), key=values.__getitem__)
+    return f"{CLASS_NAMES[best]} {values[best]:.2f}"
 
-        if suffix in IMAGE_SUFFIXES:
-            model, meta = FaceSpec().load(model_dir / "face" / "model.pt")
-            features = FaceFeatureConfig(**meta["config"]["features"])  # as the model was trained
-            face = preprocessor_for(features).process(load_image(str(path)), str(path))
-            batch = {"crop": torch.from_numpy(face.crop)[None], "landmarks": torch.from_numpy(face.landmarks)[None]}
-            kind = "face"
-        else:
-            model, meta = AudioSpec().load(model_dir / "audio" / "model.pt")
-            features = AudioFeatureConfig(**meta["config"]["features"])
-            batch = {name: torch.from_numpy(array)[None] for name, array in clip_features(str(path), features).items()}
-            kind = "audio"
-        with torch.no_grad():
-            probabilities = torch.softmax(model(batch), 1)[0].tolist()
-        return {"path": str(path), "model": kind, "prediction": CLASS_NAMES[max(range(5), key=probabilities.__getitem__)],
-                "probabilities": dict(zip(CLASS_NAMES, probabilities))}
-    from emotion_models.scoring.fingerprints import content_hash
-    from emotion_models.scoring.score import load_models, score_video
 
-    windows, summary = score_video(path, params, load_models(model_dir), content_hash(path))
-    return {"path": str(path), "model": "video", "prediction": summary["dominant_emotion"], "summary": summary,
-            "windows": windows.to_dicts()}
+def print_video_prediction(result: dict) -> None:
+    """The fused estimate of a video and, per window, every view's most probable class."""
+    from emotion_models.labels import CLASS_NAMES
+    from emotion_models.scoring.outputs import SLUGS
+
+    summary, fusion = result["summary"], result["fusion"]
+    how = ("learned fusion" if fusion["method"] == "learned" else
+           "late fusion, weights " + ", ".join(f"{v} {w:.2f}" for v, w in fusion["weights"].items()))
+    if summary["dominant_emotion"] is None:
+        console.print(f"{result['path']}: [bold]no person[/bold] (no face and no speech in any window: no emotion)",
+                      soft_wrap=True)
+    else:
+        console.print(f"{result['path']}: [bold]{summary['dominant_emotion']}[/bold] (fused estimate: {how}; "
+                      f"mean confidence {summary['mean_confidence']:.2f})", soft_wrap=True)
+        console.print("  mean probability: " + " · ".join(
+            f"{name} {summary[f'mean_probability_{slug}']:.2f}" for slug, name in zip(SLUGS, CLASS_NAMES)))
+    table = Table(box=None, padding=(0, 1))
+    for column in ("seconds", *VIEW_TITLES.values(), "transcript"):
+        table.add_column(column)
+    for window in result["windows"]:
+        table.add_row(f"{window['start']:.1f}-{window['end']:.1f}", *(_best(window, view) for view in VIEW_TITLES),
+                      window["transcript"])
+    console.print(table)
 
 
 @app.command()
@@ -147,64 +156,130 @@ def predict(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Score one image, audio file or video and print the class probabilities."""
-    from emotion_models.features.face import ImageReadError, NoFaceError
-    from emotion_models.features.media import MediaError
+    from emotion_models.scoring.predict import CANNOT_SCORE, predict_file
 
     try:
-        result = predict_file(file, params, model_dir)
-    except (MediaError, NoFaceError, ImageReadError, FileNotFoundError) as exc:
+        result = predict_file(file, load_params(params), model_dir)
+    except CANNOT_SCORE as exc:
         console.print(f"[red]cannot score[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     if json_output:
         print(json.dumps(result, default=str))
         return
-    console.print(f"{file}: [bold]{result['prediction']}[/bold] ({result['model']} model)")
-    if "probabilities" in result:
-        for name, value in result["probabilities"].items():
-            console.print(f"  {name:18s} {value:.3f}")
-    else:
-        for window in result["windows"]:
-            probabilities = {k.removeprefix("video_"): v for k, v in window.items() if k.startswith("video_")}
-            best = max(probabilities, key=probabilities.get)
-            console.print(f"  {window['start']:6.1f}-{window['end']:6.1f} s  {best:18s} {probabilities[best]:.3f}  "
-                          f"\"{window['transcript']}\"")
+    if result["model"] == "video":
+        print_video_prediction(result)
+        return
+    console.print(f"{file}: [bold]{result['prediction']}[/bold] ({result['model']} model)", soft_wrap=True)
+    for name, value in result["probabilities"].items():
+        console.print(f"  {name:18s} {value:.3f}")
+
+
+ProjectOption = Annotated[Path, typer.Option(
+    "--project", help="project folder: params.yaml, models/ and scoring.* paths are read from it (default: here)")]
+ProjectModels = Annotated[Path | None, typer.Option(
+    help="folder with audio/, face/, video/ checkpoints (default: PROJECT/models)")]
+ProjectParams = Annotated[Path | None, typer.Option("--params", help="params.yaml to read (default: PROJECT/params.yaml)")]
+
+
+def project_paths(project: Path, params: Path | None, model_dir: Path | None) -> tuple[Path, Path]:
+    """params.yaml and the models folder: as given (relative to here), else inside ``project``."""
+    project = project.absolute()
+    return (params or project / "params.yaml").absolute(), (model_dir or project / "models").absolute()
 
 
 @app.command()
 def score(
     folders: Annotated[list[Path], typer.Argument(help="folders of videos (searched recursively)")],
-    out: Annotated[Path, typer.Option(help="output folder: windows/, videos/, rejects/, report.html")],
-    model_dir: Annotated[Path, typer.Option(help="folder with audio/, face/, video/ checkpoints")] = Path("models"),
-    params: ParamsOption = Path("params.yaml"),
+    out: Annotated[Path, typer.Option(help="output folder: windows/, videos/, rejects/, paths/, report.html")],
+    project: ProjectOption = Path("."),
+    model_dir: ProjectModels = None,
+    params: ProjectParams = None,
 ) -> None:
     """Run the score flow once: every new or changed video, exactly once per model version."""
     from flows.scoring import run_scoring
 
-    counts = run_scoring([str(f) for f in folders], str(out), str(params), str(model_dir), show_progress=True)
+    params_path, models = project_paths(project, params, model_dir)
+    counts = run_scoring([str(f.absolute()) for f in folders], str(out.absolute()), str(params_path), str(models),
+                         show_progress=True)
     console.print(f"scored {counts['scored']}, skipped {counts['skipped']}, rejected {counts['rejected']}; "
                   f"report: {out / 'report.html'}")
 
 
 @app.command()
 def serve(
-    folders: Annotated[list[Path] | None, typer.Argument(help="folders to score (default: scoring.folders)")] = None,
-    out: Annotated[Path | None, typer.Option(help="output folder (default: scoring.out)")] = None,
-    cron: Annotated[str | None, typer.Option(help="cron schedule (default: scoring.schedule_cron)")] = None,
-    interval_minutes: Annotated[float | None, typer.Option(help="interval (default: scoring.schedule_interval_minutes)")] = None,
-    model_dir: Annotated[Path, typer.Option(help="folder with audio/, face/, video/ checkpoints")] = Path("models"),
-    params: ParamsOption = Path("params.yaml"),
+    folders: Annotated[list[Path] | None, typer.Argument(
+        help="folders to score (default: scoring.folders, relative to PROJECT)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: scoring.out, relative to PROJECT)")] = None,
+    cron: Annotated[str | None, typer.Option(
+        help="cron schedule, UTC unless --timezone (default: scoring.schedule_cron)")] = None,
+    timezone: Annotated[str | None, typer.Option(
+        help="IANA time zone of the cron schedule, e.g. Europe/Berlin (default: scoring.schedule_timezone, else UTC)")] = None,
+    interval_minutes: Annotated[float | None, typer.Option(
+        help="interval (default: scoring.schedule_interval_minutes)")] = None,
+    project: ProjectOption = Path("."),
+    model_dir: ProjectModels = None,
+    params: ProjectParams = None,
 ) -> None:
-    """Serve the scheduled `score-folders` deployment; watch its runs in the Prefect UI."""
+    """Check the folders, models and output, then serve the scheduled `score-folders` deployment
+    (watch its runs in the Prefect UI; Ctrl+C stops serving and pauses the schedule)."""
     from flows.scoring import serve_scoring
 
-    config = load_params(params).scoring
-    chosen = [str(f) for f in folders] if folders else config.folders
+    params_path, models = project_paths(project, params, model_dir)
+    config = load_params(params_path).scoring
+    root = project.absolute()
+    chosen = [str(f.absolute()) for f in folders] if folders else [str(root / f) for f in config.folders]
     if not chosen:
         console.print("[red]no folders to score[/red]: pass them or set scoring.folders in params.yaml")
         raise typer.Exit(2)
     if not cron and interval_minutes is None:
         cron, interval_minutes = config.schedule_cron, config.schedule_interval_minutes
-    serve_scoring(chosen, str(out or config.out), str(params), str(model_dir), cron, interval_minutes)
+    target = out.absolute() if out else root / config.out
+    serve_scoring(chosen, str(target), str(params_path), str(models), cron, interval_minutes,
+                  timezone or config.schedule_timezone)
+
+
+@app.command("app")
+def web_app(
+    scores: Annotated[list[Path] | None, typer.Option("--scores", help="a scored OUT folder (repeatable; "
+                                                      "default: scoring.out)")] = None,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8501,
+    model_dir: Annotated[Path, typer.Option(help="folder with audio/, face/, video/ checkpoints")] = Path("models"),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Serve the review web app on http://127.0.0.1:PORT: /predict, /scores, /models (Ctrl-C stops it)."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    import flows.app
+    from flows.app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
+
+    load_params(params)  # a broken params.yaml fails here, not in the browser
+    main_script = Path(flows.app.__file__).with_name("main.py")
+    package_root = str(main_script.parents[2])
+    env = {**os.environ, ENV_PARAMS: str(params.resolve()), ENV_MODELS: str(model_dir.resolve()),
+           ENV_SCORES: os.pathsep.join(str(folder.resolve()) for folder in scores or []),
+           "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    console.print(f"emotion app: http://127.0.0.1:{port} (Ctrl-C stops it)")
+    # streamlit's own script, not `python -m streamlit`: -m would put the working directory first on
+    # sys.path, ahead of this package
+    launcher = shutil.which("streamlit", path=str(Path(sys.executable).parent))
+    command = [sys.executable, *([launcher] if launcher else ["-m", "streamlit"]), "run", str(main_script),
+               "--server.address", "127.0.0.1",
+               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none", "--global.developmentMode", "false",
+               "--client.toolbarMode", "viewer"]
+    # a child, not exec: this process keeps filtering the native libraries' log lines out of its stderr
+    server = subprocess.Popen(command, env=env)
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the server too; let it stop
+        code = server.wait()
+    raise typer.Exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
 
 
 @app.command()
@@ -226,9 +301,11 @@ def expected_failure(exc: Exception) -> bool:
     Imported only when something failed (tasks.evaluate pulls in torch, which `score` may not need)."""
     from emotion_models.params import ParamsError
     from emotion_models.scoring.fingerprints import ModelsUnavailable
+    from emotion_models.scoring.outputs import OutputNotWritable
     from tasks.evaluate import FeaturesChanged
 
-    return isinstance(exc, (ParamsError, FeaturesChanged, ModelsUnavailable, FileNotFoundError, KeyError))
+    return isinstance(exc, (ParamsError, FeaturesChanged, ModelsUnavailable, OutputNotWritable, FileNotFoundError,
+                            KeyError))
 
 
 def main() -> None:

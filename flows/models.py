@@ -1,16 +1,20 @@
-"""Model flows: feature extraction, training and evaluation of the audio, face and video models."""
+"""Model flows: feature extraction, training and evaluation of the audio, face and video models, and
+the choice between late and learned fusion of the video's views."""
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from emotion_models import atomic, paths
 from emotion_models.nets.registry import MODEL_NAMES, get_spec
 from emotion_models.params import load_params
-from emotion_models.reports.evaluation import metrics_markdown
+from emotion_models.reports.evaluation import cross_validation_sections, metrics_markdown
 from flows.common import publish_markdown, run_stage
-from tasks.evaluate import evaluate, report_extras
+from tasks.cross_validate import cross_validate
+from tasks.evaluate import configured_protocols, evaluate, report_extras
 from tasks.features import extract_features
-from tasks.train import train
+from tasks.fusion import select_fusion
+from tasks.train import pretrain, train
 
 
 @flow(name="features", flow_run_name="{model}-features")
@@ -26,6 +30,14 @@ def features_flow(model: str, params_path: str | None = None) -> dict[str, int]:
         publish_markdown(f"{model}-feature-rejects", "| path | reason |\n|---|---|\n" + table,
                          f"{model}: clips rejected by feature extraction")
     return {"extracted": extracted, "rejected": rejected}
+
+
+@flow(name="pretrain", flow_run_name="{model}-pretrain")
+def pretrain_flow(model: str, params_path: str | None = None) -> float:
+    """Train the network on the large corpora alone (<model>.pretrain); <model>_train starts from it."""
+    logger = get_run_logger()
+    history = pretrain(get_spec(model), load_params(params_path), report=logger.info)
+    return max((h.val_accuracy for h in history), default=float("nan"))
 
 
 @flow(name="train", flow_run_name="{model}-train")
@@ -46,7 +58,44 @@ def evaluate_flow(model: str, params_path: str | None = None) -> dict:
     return metrics
 
 
-STAGES = {"features": features_flow, "train": train_flow, "evaluate": evaluate_flow}
+@flow(name="cross-validate", flow_run_name="{model}-cross-validate")
+def cross_validate_flow(model: str, params_path: str | None = None) -> dict:
+    """Train and test the recipe on params.yaml's speaker-independent protocols (speaker folds per
+    corpus, leave one corpus out); reports/<model>/cross_validation.json."""
+    logger = get_run_logger()
+    spec, params = get_spec(model), load_params(params_path)
+    config = configured_protocols(spec, params)
+    if config is None:
+        raise ValueError(f"params.yaml has no {model}.evaluation protocols to cross-validate")
+    result = cross_validate(spec, params, config, report=logger.info)
+    atomic.write_json(paths.report_dir(model) / "cross_validation.json", result)
+    sections = cross_validation_sections(result)
+    lines = [f"# {model}: speaker-independent cross-validation"]
+    for section in sections:
+        lines += ["", f"## {section['name']}", "", "| | n | accuracy | macro-F1 |", "|---|---|---|---|"]
+        lines += [f"| {name} | {row['n']} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} |"
+                  for name, row in section["rows"].items()]
+    publish_markdown(f"{model}-cross-validation", "\n".join(lines) + "\n", f"{model} cross-validation")
+    return result
+
+
+@flow(name="fusion", flow_run_name="{model}-fusion")
+def fusion_flow(model: str, params_path: str | None = None) -> dict:
+    """Late against learned fusion on the validation split; models/video/fusion.json holds the choice."""
+    if model != "video":
+        raise ValueError(f"only the video model fuses views; `fusion {model}` has nothing to do")
+    record = select_fusion(load_params(params_path))
+    lines = [f"# Fusion used by scoring: {record['choice']}", "", record["reason"], "",
+             "| validation (speaker-independent) | windows | accuracy | macro-F1 | coverage |", "|---|---|---|---|---|"]
+    for name, row in (("late fusion", record["late"]), ("learned fusion", record["learned"]), *record["views"].items()):
+        lines.append(f"| {name} | {row['n']} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} | {row['coverage']:.2f} |")
+    publish_markdown("video-fusion", "\n".join(lines) + "\n", "video: late vs learned fusion")
+    get_run_logger().info("fusion: %s (%s)", record["choice"], record["reason"])
+    return record
+
+
+STAGES = {"features": features_flow, "pretrain": pretrain_flow, "train": train_flow, "evaluate": evaluate_flow,
+          "cross_validate": cross_validate_flow, "fusion": fusion_flow}
 
 if __name__ == "__main__":
     run_stage(STAGES, MODEL_NAMES)

@@ -1,6 +1,6 @@
 """Speed and memory of the pipeline on this machine; results go to reports/bench/.
 
-    python scripts/benchmark.py audio      # MFCC clips/s (1 and all cores), seconds per audio epoch
+    python scripts/benchmark.py audio      # audio feature clips/s (1 and all cores), seconds per audio epoch
     python scripts/benchmark.py scoring    # the score flow: start-up, video-seconds per wall-second,
                                            # peak RSS (60 s video, 20 short clips; transcription on/off)
     python scripts/benchmark.py scoring --long   # adds a 10-minute video (peak RSS target < 1.5 GiB)
@@ -47,22 +47,25 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def scenario_mfcc(workers: int) -> dict:
-    from functools import partial
-
-    from emotion_models.features.audio import featurise_audio
+def scenario_features(workers: int) -> dict:
+    """The audio model's features (params.yaml's representation) of the 720 RAVDESS clips."""
     from emotion_models.features.shards import FeatureStore, extract
+    from emotion_models.nets.audio import AudioSpec
     from emotion_models.params import load_params
 
+    params = load_params(ROOT / "params.yaml")
+    features = params.audio.features.model_copy(update={"workers": workers})
+    featurise = AudioSpec().featuriser(params.model_copy(update={"audio": params.audio.model_copy(
+        update={"features": features})}))
     clips = sorted((SHARED / "ravdess-speech-16k").rglob("*.wav"))
     rows = [{"clip_id": str(p), "path": str(p), "label": 0} for p in clips]
-    featurise = partial(featurise_audio, config=load_params(ROOT / "params.yaml").audio.features)
-    featurise(rows[0])  # warm librosa's JIT caches outside the timing
+    featurise(rows[0])  # warm librosa's JIT caches (and load Whisper) outside the timing
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         extract(rows, featurise, FeatureStore(tmp, "bench", "parquet"), workers, 256)
         seconds = time.perf_counter() - start
-    return {"clips": len(rows), "workers": workers, "seconds": seconds, "clips_per_second": len(rows) / seconds}
+    return {"clips": len(rows), "workers": workers, "representation": features.representation, "seconds": seconds,
+            "clips_per_second": len(rows) / seconds}
 
 
 def scenario_audio_epoch() -> dict:
@@ -86,7 +89,8 @@ def scenario_audio_epoch() -> dict:
     loader = make_loader(data, params.audio.train.batch_size, 0, device)
     start = time.perf_counter()
     run_epoch(model.to(device), loader, device, nn.CrossEntropyLoss(), optim.Adam(model.parameters()))
-    return {"clips": len(data), "backbone": params.audio.backbone.name, "device": str(device),
+    return {"clips": len(data), "representation": params.audio.features.representation,
+            "backbone": params.audio.backbone.name, "device": str(device),
             "seconds_per_epoch": time.perf_counter() - start}
 
 
@@ -469,12 +473,12 @@ def main() -> None:
         if name in SCENARIOS:
             result = SCENARIOS[name](*rest)
         else:
-            result = {"mfcc": lambda: scenario_mfcc(int(rest[0])), "epoch": scenario_audio_epoch}[name]()
+            result = {"features": lambda: scenario_features(int(rest[0])), "epoch": scenario_audio_epoch}[name]()
         print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
     elif options.what == "audio":
         env = dict(os.environ)
-        write("audio", [run_scenario(ROOT, env, "mfcc", "1"), run_scenario(ROOT, env, "mfcc", str(os.cpu_count())),
-                        run_scenario(ROOT, env, "epoch")])
+        write("audio", [run_scenario(ROOT, env, "features", "1"),
+                        run_scenario(ROOT, env, "features", str(os.cpu_count())), run_scenario(ROOT, env, "epoch")])
     else:
         {"scoring": bench_scoring, "rescan": bench_rescan, "scaleout": bench_scaleout}[options.what](options)
 

@@ -1,13 +1,26 @@
-"""Speaker-independent k-fold cross-validation of a model's training recipe.
+"""Speaker-independent cross-validation: the protocols behind a model's reported numbers.
 
-One test split of two speakers is a noisy estimate (120 RAVDESS clips: +-4.5 points). Here the
-speakers of the model's modality are cut into ``folds`` groups; each fold tests on one group,
-validates on ``data.split.val_fraction`` of the other speakers and trains on the rest, with
-params.yaml's recipe. The result (per fold and mean +- std over folds) goes to
-``reports/<model>/cross_validation.json``. Use it to compare recipes without tuning to one
-test split:
+One test split of two speakers is a noisy estimate (120 RAVDESS clips: +-4.5 points), and a
+corpus of one or two speakers (TESS, SAVEE in ../shared) has no test split at all. Protocols
+(``audio.evaluation`` in params.yaml):
 
-    python -m tasks.cross_validate audio --folds 3
+- speaker folds of one corpus (``speaker_folds: {ravdess: 3, savee: 2}``): the corpus's speakers
+  are cut into k groups; each fold tests one group, the model trained on every other speaker of
+  every corpus (2 folds of a 2-speaker corpus: leave one speaker out);
+- leave one corpus out (``leave_corpus_out``): each corpus is tested once, the model trained on
+  the other corpora only.
+
+Validation speakers (checkpoint selection, early stopping) come from the training corpora by the
+default split's rule, never from the tested speakers: ``round(n * val_fraction)`` speakers of a
+corpus of n >= 3 speakers. Where no training corpus has three speakers (RAVDESS left out: TESS +
+SAVEE train) there is no validation and the loop keeps the epoch with the best training accuracy.
+Each fold trains with params.yaml's recipe. The results (per fold, per protocol mean +- std and the
+pooled test clips) go to ``reports/<model>/cross_validation.json`` (stage ``audio_cross_validate``),
+which ``audio_evaluate`` adds to metrics.json and report.html:
+
+    python -m tasks.cross_validate audio                                 # params.yaml's protocols
+    python -m tasks.cross_validate audio --corpus ravdess --folds 3 --out ravdess-3.json
+    python -m tasks.cross_validate audio --leave-corpus-out --out loco.json
 """
 
 from __future__ import annotations
@@ -17,80 +30,161 @@ import logging
 import statistics
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from emotion_models import atomic, paths
-from emotion_models.data.splits import speaker_order
+from emotion_models.data.splits import held_out_count, speaker_order
 from emotion_models.nets.registry import get_spec
 from emotion_models.nets.spec import ModelSpec
-from emotion_models.params import Params, load_params
-from tasks.evaluate import score_store
+from emotion_models.params import CrossValidationConfig, Params, load_params
+from emotion_models.reports.evaluation import LEAVE_CORPUS_OUT, classification_metrics
+from tasks.evaluate import configured_protocols, score_store
 from tasks.train import train
 
 log = logging.getLogger(__name__)
+Speaker = tuple[str, str]  # (corpus, speaker_id)
 
 
-def speaker_folds(manifest: pl.DataFrame, modality: str, folds: int, val_fraction: float,
-                  seed: int) -> list[dict[str, set[tuple[str, str]]]]:
-    """Per fold, the (corpus, speaker) pairs of "train", "val" and "test"; composed clips are left out."""
+@dataclass(frozen=True)
+class Fold:
+    """One train/validation/test partition of the speakers of a protocol."""
+
+    protocol: str  # "<corpus>_speaker_folds" or "leave_corpus_out"
+    name: str  # "fold 1" or the corpus tested
+    test: frozenset[Speaker]
+    val: frozenset[Speaker]
+    train: frozenset[Speaker]
+
+
+def corpus_speakers(manifest: pl.DataFrame, modality: str, seed: int) -> dict[str, list[str]]:
+    """Each corpus's speakers of ``modality`` in the seeded split order; composed clips are left out."""
     rows = manifest.filter((pl.col("modality") == modality) & ~pl.col("composed"))
-    speakers = speaker_order(set(zip(rows["corpus"].to_list(), rows["speaker_id"].to_list())), seed)
-    if folds < 2 or folds > len(speakers):
-        raise ValueError(f"{folds} folds need between 2 and {len(speakers)} speakers per modality '{modality}'")
-    n_val = max(1, round(len(speakers) * val_fraction))
-    result = []
-    for test in (speakers[i::folds] for i in range(folds)):
-        rest = [s for s in speakers if s not in test]
-        result.append({"test": set(test), "val": set(rest[:n_val]), "train": set(rest[n_val:])})
-    return result
+    result: dict[str, list[str]] = {}
+    for corpus, speaker in speaker_order(zip(rows["corpus"].to_list(), rows["speaker_id"].to_list()), seed):
+        result.setdefault(corpus, []).append(speaker)
+    return dict(sorted(result.items()))
 
 
-def cross_validate(spec: ModelSpec, params: Params, folds: int,
+def _fold(protocol: str, name: str, speakers: dict[str, list[str]], test: set[Speaker],
+          val_fraction: float) -> Fold:
+    """The fold testing ``test``: validation speakers by the default split's rule, the rest train."""
+    val: set[Speaker] = set()
+    for corpus, members in speakers.items():
+        candidates = [(corpus, s) for s in members if (corpus, s) not in test]
+        val.update(candidates[:max(0, min(held_out_count(len(members), val_fraction), len(candidates) - 1))])
+    everyone = {(corpus, s) for corpus, members in speakers.items() for s in members}
+    return Fold(protocol, name, frozenset(test), frozenset(val), frozenset(everyone - test - val))
+
+
+def speaker_folds(speakers: dict[str, list[str]], corpus: str, folds: int, val_fraction: float) -> list[Fold]:
+    """``folds`` folds over the speakers of ``corpus``, each trained on every other speaker."""
+    members = speakers.get(corpus, [])
+    if folds < 2 or folds > len(members):
+        raise ValueError(f"{folds} speaker folds of corpus '{corpus}' need between 2 and {len(members)} folds "
+                         f"(it has {len(members)} speakers; corpora: {', '.join(speakers) or 'none'})")
+    return [_fold(f"{corpus}_speaker_folds", f"fold {number}", speakers,
+                  {(corpus, s) for s in members[number - 1::folds]}, val_fraction)
+            for number in range(1, folds + 1)]
+
+
+def corpus_folds(speakers: dict[str, list[str]], val_fraction: float) -> list[Fold]:
+    """One fold per corpus, tested on all its speakers and trained on the other corpora."""
+    if len(speakers) < 2:
+        raise ValueError(f"leaving one corpus out needs two corpora or more, found {', '.join(speakers) or 'none'}")
+    return [_fold(LEAVE_CORPUS_OUT, corpus, speakers, {(corpus, s) for s in members}, val_fraction)
+            for corpus, members in speakers.items()]
+
+
+def protocol_folds(speakers: dict[str, list[str]], config: CrossValidationConfig, val_fraction: float) -> list[Fold]:
+    """The folds of every protocol in ``config``, in its order."""
+    folds = [fold for corpus, k in config.speaker_folds.items()
+             for fold in speaker_folds(speakers, corpus, k, val_fraction)]
+    return folds + (corpus_folds(speakers, val_fraction) if config.leave_corpus_out else [])
+
+
+def run_fold(spec: ModelSpec, params: Params, fold: Fold, clips: pl.DataFrame,
+             report: Callable[[str], None]) -> dict:
+    """Train on the fold's training speakers, select on its validation speakers, test on the rest."""
+    speaker = list(zip(clips["corpus"].to_list(), clips["speaker_id"].to_list()))
+    labels = {part: {clip: label for clip, label, who in zip(clips["clip_id"], clips["label"], speaker)
+                     if who in members}
+              for part, members in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
+    datasets = dict(zip(clips["clip_id"].to_list(), clips["dataset"].to_list()))
+    report(f"{fold.protocol} {fold.name}: test {sorted(s for _, s in fold.test)}, "
+           f"validation {sorted(s for _, s in fold.val)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        history = train(spec, params, report=report, out_dir=Path(tmp), use_tuned=False, store=spec.store(params),
+                        splits=labels)
+        model, meta = spec.load(Path(tmp) / "model.pt")
+        metrics, _, y_true, y_pred = score_store(spec, params, spec.store(params), labels["test"], datasets,
+                                                 model, meta)
+    report(f"{fold.protocol} {fold.name}: accuracy {metrics['accuracy']:.3f} macro-F1 {metrics['macro_f1']:.3f}")
+    return {"protocol": fold.protocol, "fold": fold.name, "test_speakers": sorted(s for _, s in fold.test),
+            "val_speakers": sorted(s for _, s in fold.val),
+            "train_corpora": sorted({corpus for corpus, _ in fold.train}), "n": metrics["n"],
+            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "epoch": meta.get("epoch"),
+            "epochs_run": len(history), "y_true": y_true, "y_pred": y_pred}
+
+
+def summarise(folds: list[dict]) -> dict:
+    """Mean and std over the folds of one protocol and the metrics of all its test clips pooled."""
+    pooled = classification_metrics([y for f in folds for y in f["y_true"]], [y for f in folds for y in f["y_pred"]])
+    summary = {"folds": [{k: v for k, v in f.items() if k not in ("y_true", "y_pred")} for f in folds],
+               "pooled": {key: pooled[key] for key in ("n", "accuracy", "macro_f1")}}
+    for name in ("accuracy", "macro_f1"):
+        values = [f[name] for f in folds]
+        summary[name] = {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return summary
+
+
+def cross_validate(spec: ModelSpec, params: Params, config: CrossValidationConfig,
                    report: Callable[[str], None] = log.info) -> dict:
-    """Train and test the recipe once per fold; returns per-fold and summary metrics."""
+    """Train and test once per fold of every protocol of ``config``; results by protocol."""
     manifest = pl.read_parquet(paths.MANIFEST).filter(~pl.col("composed"))
-    rows = manifest.filter(pl.col("modality") == spec.modality)
-    clips = list(zip(rows["clip_id"].to_list(), rows["label"].to_list(),
-                     zip(rows["corpus"].to_list(), rows["speaker_id"].to_list())))
-    datasets = dict(zip(rows["clip_id"].to_list(), rows["dataset"].to_list()))
-    store = spec.store(params)
-    results = []
-    for number, fold in enumerate(speaker_folds(manifest, spec.modality, folds, params.data.split.val_fraction,
-                                                params.seed), start=1):
-        labels = {name: {clip: label for clip, label, speaker in clips if speaker in members}
-                  for name, members in fold.items()}
-        report(f"fold {number}/{folds}: test speakers {sorted(s for _, s in fold['test'])}")
-        with tempfile.TemporaryDirectory() as tmp:
-            history = train(spec, params, report=report, out_dir=Path(tmp), use_tuned=False, store=store,
-                            splits=labels)
-            model, meta = spec.load(Path(tmp) / "model.pt")
-            metrics, *_ = score_store(spec, params, store, labels["test"], datasets, model, meta)
-        results.append({"fold": number, "test_speakers": sorted(s for _, s in fold["test"]),
-                        "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "n": metrics["n"],
-                        "epoch": meta.get("epoch"), "epochs_run": len(history)})
-        report(f"fold {number}: accuracy {metrics['accuracy']:.3f} macro-F1 {metrics['macro_f1']:.3f}")
-    summary = {name: {"mean": statistics.mean(r[name] for r in results),
-                      "std": statistics.stdev(r[name] for r in results)} for name in ("accuracy", "macro_f1")}
-    return {"model": spec.name, "folds": results, **summary}
+    clips = manifest.filter(pl.col("modality") == spec.modality)
+    extracted = set(spec.store(params).index()["clip_id"].to_list())
+    clips = clips.filter(pl.col("clip_id").is_in(list(extracted)))
+    folds = protocol_folds(corpus_speakers(manifest, spec.modality, params.seed), config, params.data.split.val_fraction)
+    results: dict[str, list[dict]] = {}
+    for fold in folds:
+        results.setdefault(fold.protocol, []).append(run_fold(spec, params, fold, clips, report))
+    return {"model": spec.name, "protocols": {name: summarise(done) for name, done in results.items()}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", choices=["audio", "face"])
-    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--corpus", help="speaker folds of this corpus (instead of params.yaml's protocols)")
+    parser.add_argument("--folds", type=int, default=3, help="with --corpus: how many folds")
+    parser.add_argument("--leave-corpus-out", action="store_true", help="test each corpus, trained on the others")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", type=Path, help="default: reports/<model>/cross_validation.json")
+    parser.add_argument("--out", type=Path, help="default: reports/<model>/cross_validation.json (params.yaml's "
+                                                 "protocols only; the audio_cross_validate stage's output)")
     options = parser.parse_args()
+    custom = options.corpus is not None or options.leave_corpus_out
+    if custom and options.out is None:
+        parser.error("--corpus and --leave-corpus-out need --out (the default file belongs to the DVC stage)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     spec = get_spec(options.model)
-    result = cross_validate(spec, load_params(options.params), options.folds)
+    params = load_params(options.params)
+    if custom:
+        config = CrossValidationConfig(speaker_folds={options.corpus: options.folds} if options.corpus else {},
+                                       leave_corpus_out=options.leave_corpus_out)
+    else:
+        config = configured_protocols(spec, params)
+    if config is None:
+        parser.error(f"params.yaml has no {spec.name}.evaluation protocols: pass --corpus or --leave-corpus-out")
+    result = cross_validate(spec, params, config)
     out = options.out or paths.report_dir(spec.name) / "cross_validation.json"
     atomic.write_json(out, result)
-    print(f"{spec.name}: accuracy {result['accuracy']['mean']:.3f} +- {result['accuracy']['std']:.3f}, "
-          f"macro-F1 {result['macro_f1']['mean']:.3f} +- {result['macro_f1']['std']:.3f} over {options.folds} "
-          f"speaker folds -> {out}")
+    for name, summary in result["protocols"].items():
+        print(f"{spec.name} {name}: accuracy {summary['accuracy']['mean']:.3f} +- {summary['accuracy']['std']:.3f}, "
+              f"macro-F1 {summary['macro_f1']['mean']:.3f} +- {summary['macro_f1']['std']:.3f} "
+              f"over {len(summary['folds'])} folds")
+    print(f"-> {out}")
 
 
 if __name__ == "__main__":

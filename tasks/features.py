@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import polars as pl
@@ -15,8 +16,12 @@ MANIFEST_KEYS = ["clip_id", "path", "dataset", "speaker_id", "label"]
 
 
 def manifest_rows(spec: ModelSpec, manifest: pl.DataFrame | None = None) -> list[dict]:
+    """The model's manifest rows in a fixed pseudo-random order (by a hash of the clip id), so each
+    shard is a sample of every corpus and class: training streams shards through a shuffle buffer,
+    and shards of one class each (the manifest's order) would make one-class batches."""
     manifest = manifest if manifest is not None else pl.read_parquet(paths.MANIFEST)
-    return manifest.filter(pl.col("modality") == spec.modality).select(MANIFEST_KEYS).to_dicts()
+    rows = manifest.filter(pl.col("modality") == spec.modality).select(MANIFEST_KEYS).to_dicts()
+    return sorted(rows, key=lambda row: hashlib.sha256(row["clip_id"].encode()).hexdigest())
 
 
 def extract_features(spec: ModelSpec, params: Params, manifest: pl.DataFrame | None = None,

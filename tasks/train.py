@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+from torch import nn
 
 from emotion_models import paths
 from emotion_models.features.shards import FeatureStore
@@ -15,7 +16,15 @@ from emotion_models.labels import CLASS_NAMES
 from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import Params, apply_overrides
 from emotion_models.training.data import ShardDataset, make_loader
-from emotion_models.training.loop import EpochMetrics, class_weights, fit, seed_everything, select_device
+from emotion_models.training.loop import (
+    EpochMetrics,
+    class_weights,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+    seed_everything,
+    select_device,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +39,12 @@ def split_labels(spec: ModelSpec, split: str, manifest: pl.DataFrame | None = No
     return dict(zip(rows["clip_id"].to_list(), rows["label"].to_list()))
 
 
+def clip_corpora(labels: dict[str, int]) -> dict[str, str]:
+    """clip_id -> dataset (corpus) of the given clips, from the manifest."""
+    manifest = pl.read_parquet(paths.MANIFEST, columns=["clip_id", "dataset"]).filter(pl.col("clip_id").is_in(list(labels)))
+    return dict(zip(manifest["clip_id"].to_list(), manifest["dataset"].to_list()))
+
+
 def best_hyperparameters_path(model: str) -> Path:
     return paths.model_dir(model) / "best_hyperparameters.json"
 
@@ -40,14 +55,53 @@ def best_hyperparameters(model: str) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def initialise(spec: ModelSpec, model: nn.Module, config: dict, report: Callable[[str], None]) -> dict:
+    """Load the `<name>_pretrain` checkpoint into ``model``; returns what the new checkpoint records of it."""
+    path = spec.pretrained_path()
+    state, meta = load_checkpoint(path)
+    if meta.get("config") != config:
+        raise RuntimeError(f"{path}: pretrained for another network or features than params.yaml now "
+                           f"describes; rerun the {spec.name}_pretrain stage (dvc repro)")
+    model.load_state_dict(state)
+    report(f"starting from {path} (pretrained on {meta.get('pretrained_on')}, epoch {meta.get('epoch')})")
+    return {"path": str(path), "datasets": meta.get("pretrained_on"), "epoch": meta.get("epoch"),
+            "val_accuracy": meta.get("val_accuracy")}
+
+
+def pretrain(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.info) -> list[EpochMetrics]:
+    """Stage `<name>_pretrain`: train the network on the train/val clips of ``<name>.pretrain.datasets``
+    alone, with ``<name>.pretrain.train``; writes ``spec.pretrained_path()``. With no such clips the
+    checkpoint is the seeded initial network (``<name>_train`` then starts from scratch) and the log says so."""
+    config = spec.pretrain_config(params)
+    if config is None:
+        raise ValueError(f"the {spec.name} model has no pretraining stage")
+    manifest = pl.read_parquet(paths.MANIFEST).filter(pl.col("dataset").is_in(config.datasets))
+    extracted = set(spec.store(params).index()["clip_id"].to_list())
+    splits = {name: split_labels(spec, name, manifest) for name in ("train", "val")}
+    out = spec.pretrained_path()
+    if not extracted & set(splits["train"]):
+        report(f"{spec.name}: no extracted clips of {config.datasets} to pretrain on; {out} is the initial network")
+        seed_everything(params.seed)
+        model_config = spec.model_config(params)
+        save_checkpoint(out, spec.build(model_config), {"model": spec.name, "config": model_config,
+                                                        "pretrained_on": [], "epoch": 0})
+        return []
+    section = getattr(params, spec.name).model_copy(update={"train": config.train})
+    return train(spec, params.model_copy(update={spec.name: section}), report, out_dir=out.parent, use_tuned=False,
+                 splits=splits, pretrained=False, meta={"pretrained_on": config.datasets})
+
+
 def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.info, out_dir: Path | None = None,
           use_tuned: bool = True, store: FeatureStore | None = None,
-          splits: dict[str, dict[str, int]] | None = None) -> list[EpochMetrics]:
+          splits: dict[str, dict[str, int]] | None = None, pretrained: bool = True,
+          meta: dict | None = None) -> list[EpochMetrics]:
     """Train ``spec``'s model from its feature store; writes model.pt and history.csv to models/<name>/.
 
     With ``use_tuned`` the values in models/<name>/best_hyperparameters.json override params.yaml
     (and the log says so). ``out_dir`` and ``store`` redirect outputs and inputs (tuning trials);
     ``splits`` ({"train": labels, "val": labels}) replaces the manifest's split (cross-validation).
+    A model with a pretraining stage starts from its checkpoint when ``pretrained``; ``meta`` is
+    added to the checkpoint's.
     """
     overrides = best_hyperparameters(spec.name) if use_tuned else {}
     if overrides:
@@ -64,16 +118,20 @@ def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.i
         raise RuntimeError(f"{spec.name}: no extracted training clips; run the {spec.name}_features stage first")
     config = spec.model_config(params)
     model = spec.build(config)
+    start = initialise(spec, model, config, report) if pretrained and spec.pretrain_config(params) else None
     spec.prepare(model, store, arrays, set(train_labels))
     train_config = spec.train_config(params)
     device = select_device()
+    corpora = clip_corpora(train_labels) if train_config.balance != "none" else None
     train_data = ShardDataset(store, arrays, train_labels, shuffle=True, seed=params.seed,
-                              transform=spec.train_transform(params, model))
+                              transform=spec.train_transform(params, model), balance=train_config.balance,
+                              corpora=corpora, epoch_samples=train_config.epoch_samples)
     val_data = ShardDataset(store, arrays, val_labels)
-    report(f"{spec.name}: {len(train_labels)} training and {len(val_labels)} validation clips")
+    report(f"{spec.name}: {len(train_labels)} training and {len(val_labels)} validation clips"
+           + (f"; {len(train_data)} {train_config.balance}-balanced draws per epoch" if corpora else ""))
     meta = {"model": spec.name, "config": config, "class_names": list(CLASS_NAMES), "feature_key": store.key,
             "train_clips": len(train_labels), "val_clips": len(val_labels), "seed": params.seed,
-            "tuned": overrides}
+            "tuned": overrides, "pretrained": start, **(meta or {})}
     return fit(
         model,
         make_loader(train_data, train_config.batch_size, train_config.num_workers, device),
@@ -82,6 +140,7 @@ def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.i
         out_dir / "model.pt",
         out_dir / "history.csv",
         meta,
-        weights=class_weights(list(train_labels.values())) if train_config.class_weighted_loss else None,
+        weights=class_weights(list(train_labels.values()))
+        if train_config.class_weighted_loss and train_config.balance == "none" else None,
         report=report,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EMOTION_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
 RAVDESS = SHARED / "ravdess-speech-16k"
 CK_PLUS = SHARED / "ck-plus-48"
+TESS = SHARED / "tess-16k"
+SAVEE = SHARED / "savee-audio-16k"
+FER2013 = SHARED / "fer2013-images"
 CREMA_D_VIDEO = SHARED / "crema-d-video"
 CREMA_D_METADATA = SHARED / "crema-d-metadata"
 
@@ -21,6 +25,15 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 def require_shared() -> None:
     if not SHARED.is_dir():
         pytest.skip(f"real data not found at {SHARED}")
+
+
+@pytest.fixture(autouse=True)
+def keep_main_module():
+    """Streamlit's AppTest installs each page as `__main__`; put pytest's back afterwards, or every later
+    spawned process (feature workers, Dask nannies) would re-run that page on start."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ def tone(seconds: float, sample_rate: int = 44100, amplitude: float = 0.3) -> np
 
 def _encode_audio(container, stream, signal: np.ndarray, sample_rate: int, frame_size: int) -> None:
     """Encode a mono float signal into ``stream`` frame by frame (the last frame zero-padded)."""
-    planar_float = stream.format.name == "fltp"
+    floats = stream.format.name.startswith("flt")
     for start in range(0, len(signal), frame_size):
         chunk = np.pad(signal[start:start + frame_size], (0, max(0, frame_size - len(signal[start:]))))
-        data = chunk.astype(np.float32) if planar_float else (np.clip(chunk, -1, 1) * 32767).astype(np.int16)
+        data = chunk.astype(np.float32) if floats else (np.clip(chunk, -1, 1) * 32767).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(data.reshape(1, -1), format=stream.format.name, layout="mono")
         frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
         for packet in stream.encode(frame):
@@ -29,11 +29,11 @@ def _encode_audio(container, stream, signal: np.ndarray, sample_rate: int, frame
 
 
 def write_audio(path: Path, signal: np.ndarray, sample_rate: int, codec: str) -> Path:
-    """Encode a mono float signal with ``codec`` (pcm_s16le, flac, mp3, aac) into ``path``."""
+    """Encode a mono float signal with ``codec`` (pcm_s16le, flac, mp3, aac, libopus) into ``path``."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=sample_rate, layout="mono")
-        stream.format = "fltp" if codec in ("mp3", "aac") else "s16"
-        _encode_audio(container, stream, signal, sample_rate, 1152 if codec == "mp3" else 1024)
+        stream.format = {"mp3": "fltp", "aac": "fltp", "libopus": "flt"}.get(codec, "s16")
+        _encode_audio(container, stream, signal, sample_rate, stream.codec_context.frame_size or 1024)
     return path
 
 

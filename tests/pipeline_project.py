@@ -16,11 +16,15 @@ COPIED = ("emotion_models", "flows", "tasks", "tuning", "dvc.yaml", "params.yaml
 
 
 def ci_params(raw: dict) -> dict:
-    """Few epochs and the shared data: a whole branch runs in a few minutes on 2 CPU cores."""
+    """Few epochs and the shared data (FER2013: 20 images per emotion and Usage): a whole branch
+    runs in a few minutes on 2 CPU cores."""
     raw["data"]["root"] = str(SHARED)
+    raw["data"]["datasets"]["tess"]["max_per_class"] = 20  # 20 of each of its 7 emotions
+    raw["data"]["datasets"]["fer2013"]["max_per_class"] = 20
     for model in ("audio", "face"):
         raw[model]["train"].update(epochs=2, early_stopping_patience=2)
-    raw["face"]["backbone"]["name"] = "resnet18"
+    raw["face"]["pretrain"]["train"].update(epochs=2, early_stopping_patience=2)
+    raw["face"]["train"]["epoch_samples"] = 512
     raw["video"]["train"].update(epochs=2, early_stopping_patience=2)
     raw["video"]["features"]["compose_clips"] = 24
     return raw

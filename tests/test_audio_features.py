@@ -1,4 +1,5 @@
-"""MFCC images and utterance statistics from real and generated clips; bad files become rejects, never crashes."""
+"""The audio model's inputs from real and generated clips (Whisper encoder embedding, MFCC image,
+utterance statistics; every container); bad files become rejects, never crashes."""
 
 from functools import partial
 
@@ -12,18 +13,55 @@ from emotion_models.features.audio import (
     featurise_audio,
     fix_length,
     image_shape,
+    input_shapes,
     mfcc_image,
+    signal_features,
     statistics_names,
     statistics_size,
     utterance_statistics,
 )
-from emotion_models.features.media import MediaError
+from emotion_models.features.media import MediaError, decode_audio
 from emotion_models.features.shards import FeatureStore, extract
+from emotion_models.features.speech_encoder import encode
 from emotion_models.params import AudioFeatureConfig
-from tests.conftest import RAVDESS, require_shared
+from tests.conftest import RAVDESS, SAVEE, TESS, require_shared
 from tests.media_factory import tone, write_audio
 
-CONFIG = AudioFeatureConfig()
+ENCODER = AudioFeatureConfig()  # the default: Whisper encoder embedding
+CONFIG = AudioFeatureConfig(representation="mfcc_cnn")
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def test_encoder_representation_of_real_clips():
+    require_shared()
+    clips = [SAVEE / "DC_a01.flac", SAVEE / "JE_n01.flac", RAVDESS / "Actor_05" / "03-01-05-02-01-01-05.wav"]
+    features = [clip_features(str(path), ENCODER) for path in clips]
+    assert input_shapes(ENCODER) == {"embedding": (768,), "stats": (69,)}
+    for found in features:
+        assert found["embedding"].shape == (768,) and found["embedding"].dtype == np.float32
+        assert np.isfinite(found["embedding"]).all() and (found["embedding"][384:] > 0).all()  # second half: std
+        assert found["stats"].shape == (69,) and np.isfinite(found["stats"]).all()
+    again = clip_features(str(clips[0]), ENCODER)
+    assert np.array_equal(again["embedding"], features[0]["embedding"])  # deterministic
+    for i, j in ((0, 1), (0, 2), (1, 2)):  # other speaker, emotion or corpus: another point
+        assert np.abs(features[i]["embedding"] - features[j]["embedding"]).max() > 0.1
+
+
+def test_silence_around_speech_does_not_change_the_encoder_representation():
+    require_shared()
+    speech = decode_audio(SAVEE / "JE_sa05.flac", 16000)
+    padded = np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(24000, np.float32)])
+    assert _cosine(signal_features(padded, ENCODER)["embedding"], signal_features(speech, ENCODER)["embedding"]) > 0.999
+    untrimmed = ENCODER.model_copy(update={"trim_db": None})
+    assert _cosine(signal_features(padded, untrimmed)["embedding"], signal_features(speech, ENCODER)["embedding"]) < 0.99
+
+
+def test_encoder_takes_the_clips_own_frames_and_long_audio_in_30_s_pieces():
+    assert encode(np.zeros(16000, np.float32), "tiny.en", "int8").shape == (51, 384)  # 101 mel frames, no padding
+    assert encode(tone(31.0, 16000), "tiny.en", "int8").shape == (1551, 384)  # 3101 frames: 3000 + 101
 
 
 def test_image_is_three_channels_of_126_frames_by_13_coefficients():
@@ -71,6 +109,17 @@ def test_utterance_statistics_follow_pitch_and_loudness():
 def test_other_containers_and_sample_rates(tmp_path, codec, suffix, rate):
     path = write_audio(tmp_path / f"clip.{suffix}", tone(3.0, rate), rate, codec)
     assert clip_features(str(path), CONFIG)["mfcc"].shape == (3, 126, 13)
+
+
+@pytest.mark.parametrize("codec, suffix, rate", [("flac", "flac", 16000), ("mp3", "mp3", 44100),
+                                                 ("libopus", "ogg", 48000), ("aac", "m4a", 44100)])
+def test_every_container_gives_the_representation_of_the_same_speech(tmp_path, codec, suffix, rate):
+    require_shared()
+    original = TESS / "YAF_happy" / "YAF_bath_happy.flac"
+    reference = clip_features(str(original), ENCODER)["embedding"]
+    speech = decode_audio(original, rate)
+    path = write_audio(tmp_path / f"YAF_bath_happy.{suffix}", speech, rate, codec)
+    assert _cosine(clip_features(str(path), ENCODER)["embedding"], reference) > 0.98
 
 
 def test_silent_short_and_unreadable_files_are_explained(tmp_path):

@@ -1,16 +1,20 @@
 """Every adapter's name parser: real names from ../shared and the documented conventions."""
 
+import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from emotion_models.data.datasets import NameParseError, Reject, get_adapter
+from emotion_models.data.datasets.base import AUDIO_EXTENSIONS
 from emotion_models.data.datasets.ck_plus import parse_ck_plus_name
 from emotion_models.data.datasets.crema_d import parse_crema_d_name, read_demographics
+from emotion_models.data.datasets.fer2013 import parse_fer2013_name
 from emotion_models.data.datasets.ravdess import parse_ravdess_name
 from emotion_models.data.datasets.savee import parse_savee_name
 from emotion_models.data.datasets.tess import parse_tess_name
-from tests.conftest import CK_PLUS, CREMA_D_METADATA, CREMA_D_VIDEO, RAVDESS, require_shared
+from tests.conftest import CK_PLUS, CREMA_D_METADATA, CREMA_D_VIDEO, FER2013, RAVDESS, SAVEE, TESS, require_shared
 
 
 def test_ravdess_real_names():
@@ -93,15 +97,88 @@ def test_savee_names_in_both_layouts():
         parse_savee_name(Path("XX/a01.wav"))
 
 
+def test_tess_and_savee_real_files():
+    require_shared()
+    tess = list(get_adapter("tess").scan(TESS))
+    assert len(tess) == 1400 and not [i for i in tess if isinstance(i, Reject)]
+    assert {c.speaker_id for c in tess} == {"YAF"} and {c.speaker_sex for c in tess} == {"female"}
+    assert Counter(c.emotion for c in tess) == dict.fromkeys(
+        ("anger", "disgust", "fear", "happy", "neutral", "surprise", "sad"), 200)  # ps = pleasant surprise
+    pleasant = parse_tess_name(TESS / "YAF_pleasant_surprised" / "YAF_back_ps.flac")
+    assert (pleasant.emotion, pleasant.attributes["word"]) == ("surprise", "back")
+    savee = list(get_adapter("savee_audio").scan(SAVEE))
+    assert len(savee) == 240 and not [i for i in savee if isinstance(i, Reject)]
+    assert Counter(c.speaker_id for c in savee) == {"DC": 120, "JE": 120}
+    clip = get_adapter("savee_audio").parse(SAVEE / "JE_sa03.flac")
+    assert (clip.speaker_id, clip.emotion, clip.speaker_sex, clip.attributes["sentence"]) == ("JE", "sad", "male", "03")
+
+
+def test_audio_adapters_take_every_container_the_media_layer_decodes(tmp_path):
+    names = ["JK_a01.flac", "JK_h02.mp3", "JK_n03.ogg", "JK_su04.m4a", "JK_d05.wav", "JK_f06.WAV"]
+    for name in [*names, "JK_sa07.txt", "JK_sa08.mp4"]:
+        (tmp_path / name).write_bytes(b"audio")
+    clips = list(get_adapter("savee_audio").scan(tmp_path))
+    assert sorted(Path(c.path).name for c in clips) == sorted(names)
+    assert all(get_adapter(name).extensions == AUDIO_EXTENSIONS for name in ("ravdess_audio", "crema_d_audio", "tess"))
+
+
+def test_crema_d_audio_reads_a_clip_shipped_as_wav_and_mp3_once(tmp_path):
+    for path in ("AudioWAV/1001_DFA_ANG_XX.wav", "AudioMP3/1001_DFA_ANG_XX.mp3", "AudioMP3/1002_DFA_HAP_XX.mp3"):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_bytes(b"audio")
+    clips = list(get_adapter("crema_d_audio").scan(tmp_path))
+    assert sorted(str(Path(c.path).relative_to(tmp_path)) for c in clips) == [
+        "AudioMP3/1002_DFA_HAP_XX.mp3", "AudioWAV/1001_DFA_ANG_XX.wav"]
+
+
 def test_fer2013_rows(tmp_path):
     pixels = " ".join(["128"] * 2304)
     (tmp_path / "fer2013.csv").write_text(
-        f"emotion,pixels,Usage\n3,{pixels},Training\n6,{pixels},PublicTest\n9,{pixels},Training\n0,1 2 3,Training\n")
+        f"emotion,pixels,Usage\n3,{pixels},Training\n6,{pixels},PublicTest\n9,{pixels},Training\n"
+        f"0,1 2 3,Training\n4,{pixels},Other\n2,{pixels},PrivateTest\n")
     items = list(get_adapter("fer2013").scan(tmp_path))
     clips = [i for i in items if not isinstance(i, Reject)]
-    assert [(c.emotion, c.speaker_id) for c in clips] == [("happy", "img00000"), ("neutral", "img00001")]
+    assert [(c.emotion, c.speaker_id, c.fixed_split) for c in clips] == [
+        ("happy", "img00000", "train"), ("neutral", "img00001", "test"), ("fear", "img00005", "test")]
     reasons = [i.reason for i in items if isinstance(i, Reject)]
-    assert reasons == ["unknown emotion code '9'", "expected 2304 pixel values, found 3"]
+    assert reasons == ["unknown emotion code '9'", "expected 2304 pixel values, found 3",
+                       "unknown Usage 'Other' (expected Training, PublicTest, PrivateTest)"]
+
+
+def test_fer2013_real_image_folders():
+    """Kaggle layout: the folder is the emotion, the name's Usage prefix the split; every image its own subject."""
+    require_shared()
+    train = sorted((FER2013 / "train" / "angry").glob("*.jpg"))[0]
+    clip = parse_fer2013_name(train)
+    assert (clip.emotion, clip.fixed_split, clip.speaker_id) == ("anger", "train", f"angry-{train.stem}")
+    assert clip.attributes == {"usage": "Training"}
+    test = sorted((FER2013 / "test" / "surprise").glob("*.jpg"))[0]
+    assert (parse_fer2013_name(test).emotion, parse_fer2013_name(test).fixed_split) == ("surprise", "test")
+    clips = list(get_adapter("fer2013").scan(FER2013))
+    assert len({c.speaker_id for c in clips}) == len(clips)  # "Training_8475486.jpg" is in angry/ and surprise/
+    counts = Counter((c.fixed_split, c.emotion) for c in clips)
+    assert sum(counts.values()) == 32_298
+    assert sum(n for (split, _), n in counts.items() if split == "test") == 3_589
+    assert counts["train", "disgust"] == len(list((FER2013 / "train" / "disgust").glob("Training_*.jpg")))
+
+
+def test_fer2013_test_only_folder_and_bad_names(tmp_path):
+    """A folder of PrivateTest images (no train/) evaluates as test images; stray names are rejects."""
+    require_shared()
+    source = sorted((FER2013 / "test" / "happy").glob("*.jpg"))[:3]
+    for number, path in enumerate(source):
+        target = tmp_path / "happy" / f"PrivateTest_{number + 1000}.jpg"
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(path, target)
+    shutil.copy(source[0], tmp_path / "happy" / "photo.jpg")
+    (tmp_path / "bored").mkdir()
+    shutil.copy(source[0], tmp_path / "bored" / "PublicTest_1.jpg")
+    items = list(get_adapter("fer2013").scan(tmp_path))
+    clips = [i for i in items if not isinstance(i, Reject)]
+    assert [(c.emotion, c.fixed_split, c.attributes["usage"]) for c in clips] == [("happy", "test", "PrivateTest")] * 3
+    reasons = sorted(i.reason for i in items if isinstance(i, Reject))
+    assert reasons == ["'PublicTest_1.jpg': unknown emotion folder code 'bored'",
+                       "'photo.jpg' does not match FER2013 {Training,PublicTest,PrivateTest}_N"]
 
 
 def test_raf_db_label_list(tmp_path):

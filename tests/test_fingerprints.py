@@ -10,10 +10,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from emotion_models.params import FusionConfig
 from emotion_models.scoring import fingerprints
 from emotion_models.scoring.fingerprints import (
     FingerprintCache,
     ModelsUnavailable,
+    checkpoints_digest,
     model_version,
     scan_and_hash,
     scan_videos,
@@ -55,13 +57,14 @@ def folder(tmp_path) -> Path:
     return inbox
 
 
-def test_scan_is_recursive_filters_extensions_and_resolves_symlinks(folder, tmp_path):
+def test_scan_is_recursive_filters_extensions_and_lists_symlinks_under_their_own_path(folder, tmp_path):
     elsewhere = make(tmp_path / "elsewhere" / "real.mp4", b"linked video")
     (folder / "link.mp4").symlink_to(elsewhere)
     (folder / "loop").symlink_to(folder)  # symlinked folders are not followed
     paths = [f.path for f in scan_videos([folder], EXTENSIONS)]
     assert paths == sorted(paths) and len(paths) == len(set(paths)) == 7
-    assert str(elsewhere) in paths and not any("link.mp4" in p or "notes" in p or "loop" in p for p in paths)
+    assert str(folder / "link.mp4") in paths and str(elsewhere) not in paths
+    assert not any("notes" in p or "loop" in p for p in paths)
     assert str(folder / "nested" / "deeper" / "Clip ü.FLV") in paths
     with pytest.raises(FileNotFoundError, match="input folder not found"):
         scan_videos([folder / "missing"], EXTENSIONS)
@@ -137,7 +140,7 @@ def test_a_damaged_cache_costs_a_rehash_not_a_failure(folder, tmp_path, hashed):
 def test_unreadable_files_are_reported_not_raised(folder, tmp_path):
     (folder / "broken.mp4").symlink_to(tmp_path / "gone.mp4")
     scan = scan_and_hash([str(folder)], EXTENSIONS, tmp_path / "out")
-    broken = str(tmp_path / "gone.mp4")
+    broken = str(folder / "broken.mp4")  # listed under its own path
     assert scan.digests[broken] is None and "cannot read file" in scan.errors[broken]
 
 
@@ -161,17 +164,29 @@ def checkpoints(root: Path) -> Path:
 
 def test_model_version_is_cached_by_the_checkpoints_fingerprints(tmp_path):
     models, out = checkpoints(tmp_path / "models"), tmp_path / "out"
-    expected = hashlib.sha256(b"V" * 1000 + b"A" * 500 + b"F" * 700).hexdigest()[:12]
-    assert model_version(models) == model_version(models, out) == expected
+    expected = hashlib.sha256(b"V" * 1000 + b"A" * 500 + b"F" * 700).hexdigest()
+    assert checkpoints_digest(models) == checkpoints_digest(models, out) == expected
+    version = model_version(models, FusionConfig(), out)
     face = models / "face" / "model.pt"
     face.write_bytes(b"G" * 700)  # same size; the old mtime put back: the cache cannot tell
     os.utime(face, (PAST, PAST))
-    assert model_version(models, out) == expected  # proves the cached version was used, nothing read
+    assert checkpoints_digest(models, out) == expected  # proves the cached hash was used, nothing read
+    assert model_version(models, FusionConfig(), out) == version
     os.utime(face, (PAST + 5, PAST + 5))
-    assert model_version(models, out) == hashlib.sha256(b"V" * 1000 + b"A" * 500 + b"G" * 700).hexdigest()[:12]
+    assert checkpoints_digest(models, out) == hashlib.sha256(b"V" * 1000 + b"A" * 500 + b"G" * 700).hexdigest()
+    assert model_version(models, FusionConfig(), out) != version
     (models / "audio" / "model.pt").unlink()
     with pytest.raises(ModelsUnavailable, match="audio"):
-        model_version(models, out)
+        model_version(models, FusionConfig(), out)
+
+
+def test_model_version_covers_the_fusion_choice_and_settings(tmp_path):
+    models = checkpoints(tmp_path / "models")
+    late = model_version(models)
+    assert model_version(models, FusionConfig(text_prior_votes=4.0)) != late
+    assert model_version(models, FusionConfig(weights={"audio": 0.7})) != late
+    (models / "video" / "fusion.json").write_text('{"choice": "learned", "reason": "it won"}')
+    assert model_version(models) != late
 
 
 RESCAN = """
@@ -196,8 +211,10 @@ def test_a_run_with_nothing_new_reads_no_video_and_loads_no_model(folder, tmp_pa
 
     from tests.conftest import REPO
 
+    from emotion_models.params import load_params
+
     models, out = checkpoints(tmp_path / "models"), tmp_path / "out"
-    version = model_version(models)
+    version = model_version(models, load_params(REPO / "params.yaml").video.fusion)
     for path in scan_videos([folder], EXTENSIONS):
         make(out / "videos" / f"{output_key(fingerprints.content_hash(path.path), version)}.parquet", b"")
 

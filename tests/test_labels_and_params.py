@@ -34,7 +34,8 @@ def test_drop_rule_and_unknown_emotions_raise():
 def test_repository_params_load():
     params = load_params(REPO / "params.yaml")
     assert params.audio.backbone.name == "resnet18"
-    assert params.face.backbone.name == "resnet34"
+    assert params.face.backbone.name == "compact_cnn_16"
+    assert params.face.pretrain.datasets == ["fer2013"] and params.face.train.balance == "corpus_class"
     assert params.data.split.test_fraction == 0.15
 
 

@@ -19,7 +19,8 @@ def shared_manifest(tmp_path_factory):
     require_shared()
     params = load_params(REPO / "params.yaml")
     params = params.model_copy(update={"data": params.data.model_copy(update={"root": str(SHARED)})})
-    sources = [fetch_dataset(name, params.data) for name in ("ravdess_audio", "ck_plus", "crema_d_video")]
+    sources = [fetch_dataset(name, params.data)
+               for name in ("ravdess_audio", "tess", "savee_audio", "ck_plus", "crema_d_video")]
 
     return build_manifest(sources, params.data, params.seed)
 
@@ -27,7 +28,7 @@ def test_shared_data_counts(shared_manifest):
     manifest, rejects = shared_manifest
     assert rejects.height == 0
     counts = dict(manifest.group_by("dataset").len().iter_rows())
-    assert counts == {"ravdess_audio": 720, "ck_plus": 594, "crema_d_video": 6}
+    assert counts == {"ravdess_audio": 720, "tess": 1400, "savee_audio": 240, "ck_plus": 594, "crema_d_video": 6}
     ravdess = manifest.filter(pl.col("dataset") == "ravdess_audio")
     assert ravdess["speaker_id"].n_unique() == 12
     crema = manifest.filter(pl.col("dataset") == "crema_d_video")
@@ -45,6 +46,11 @@ def test_class_counts_match_the_file_names(shared_manifest):
         rows = ck.filter(pl.col("path").str.contains(f"/{folder.name}/"))
         assert rows.height == len(list(folder.glob("*.png")))
         assert set(rows["label"]) == {EMOTION_TO_LABEL[emotion]}
+    tess = manifest.filter(pl.col("dataset") == "tess")  # 200 words x 7 emotions; ps (pleasant surprise) -> 4
+    assert dict(tess.group_by("label").len().iter_rows()) == {0: 400, 1: 200, 2: 200, 3: 200, 4: 400}
+    savee = manifest.filter(pl.col("dataset") == "savee_audio")  # per speaker: 30 neutral, 15 of each other code
+    assert dict(savee.group_by("label").len().iter_rows()) == {0: 60, 1: 60, 2: 30, 3: 30, 4: 60}
+    assert dict(savee.group_by("speaker_id").len().iter_rows()) == {"DC": 120, "JE": 120}
 
 def test_no_speaker_in_two_splits(shared_manifest):
     manifest, _ = shared_manifest
@@ -52,6 +58,18 @@ def test_no_speaker_in_two_splits(shared_manifest):
     assert per_speaker["n"].max() == 1
     ravdess = manifest.filter(pl.col("dataset") == "ravdess_audio")
     assert set(ravdess["split"]) == {"train", "val", "test"}
+    # one TESS speaker and two SAVEE speakers cannot spare one for validation or test: they train
+    assert set(manifest.filter(pl.col("corpus").is_in(["tess", "savee"]))["split"]) == {"train"}
+
+
+def test_max_per_class_keeps_a_subset_of_every_class():
+    require_shared()
+    params = load_params(REPO / "params.yaml")
+    datasets = {**params.data.datasets, "tess": params.data.datasets["tess"].model_copy(update={"max_per_class": 20})}
+    data = params.data.model_copy(update={"root": str(SHARED), "datasets": datasets})
+    manifest, rejects = build_manifest([fetch_dataset("tess", data)], data, 42)
+    assert manifest.height == 140 and rejects.height == 0
+    assert set(manifest.group_by("source_emotion").len()["len"]) == {20}  # 7 emotions x 20 words
 
 def test_another_copy_in_the_original_layout_works(in_tmp_project):
     """Other actors, in RAVDESS's layout: the adapter parses names, it does not assume the shared subset."""
@@ -85,3 +103,26 @@ def test_drop_rule_sends_calm_to_rejects(shared_manifest):
     manifest, rejects = build_manifest([fetch_dataset("ravdess_audio", data)], data, 42)
     assert manifest.height == 720 - 96 and rejects.height == 96
     assert set(rejects["reason"]) == {"emotion 'calm' is dropped by data.labels.calm"}
+
+
+def test_fer2013_keeps_its_test_set_and_is_capped_per_class():
+    """PublicTest images are the test set, validation comes from Training images, and
+    data.datasets.fer2013.max_per_class keeps a CI-sized, seeded subset of each (emotion, Usage)."""
+    require_shared()
+    params = load_params(REPO / "params.yaml")
+    datasets = {**params.data.datasets,
+                "fer2013": params.data.datasets["fer2013"].model_copy(update={"max_per_class": 40})}
+    data = params.data.model_copy(update={"root": str(SHARED), "datasets": datasets})
+    sources = [fetch_dataset(name, data) for name in ("fer2013", "ck_plus")]
+    manifest, rejects = build_manifest(sources, data, params.seed)
+    fer = manifest.filter(pl.col("dataset") == "fer2013")
+    assert rejects.height == 0 and fer.height == 7 * 40 * 2
+    assert fer.filter(pl.col("split") == "test").height == 7 * 40
+    assert fer.filter(pl.col("path").str.contains("PublicTest_"))["split"].to_list() == ["test"] * 7 * 40
+    assert fer.filter(pl.col("split") == "val").height == round(7 * 40 * data.split.val_fraction)
+    assert fer["speaker_id"].n_unique() == fer.height  # every image its own subject
+    again, _ = build_manifest(sources, data, params.seed)
+    assert again["clip_id"].to_list() == manifest["clip_id"].to_list()  # the same subset every time
+    ck_alone, _ = build_manifest(sources[1:], data, params.seed)
+    assert ck_alone.select("clip_id", "split").equals(
+        manifest.filter(pl.col("dataset") == "ck_plus").select("clip_id", "split"))

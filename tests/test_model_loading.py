@@ -19,7 +19,7 @@ def test_a_loaded_model_is_the_saved_one(tmp_path):
     model = spec.build(config, pretrained=False).eval()
     save_checkpoint(tmp_path / "model.pt", model, {"config": config})
     loaded, meta = spec.load(tmp_path / "model.pt")
-    batch = {"mfcc": torch.randn(3, 3, 126, 13), "stats": torch.randn(3, 69)}
+    batch = {"embedding": torch.randn(3, 768), "stats": torch.randn(3, 69)}  # the Whisper-encoder audio model
     with torch.no_grad():
         assert torch.equal(loaded(batch), model(batch))
     assert meta["config"] == config and not loaded.training

@@ -1,6 +1,7 @@
 """`dvc repro` of the whole pipeline on ../shared/datasets with CI-sized parameters.
 
-Audio on the RAVDESS actors, face on the CK+ subjects, video on the six real CREMA-D clips
+Audio on the RAVDESS actors, face on FER2013 (20 images per emotion and Usage) and the CK+
+subjects, video on the six real CREMA-D clips
 plus composed clips (CK+ face + RAVDESS voice) that are never part of reported accuracy.
 """
 
@@ -15,7 +16,8 @@ from tests.pipeline_project import dvc
 def test_manifest_from_dvc_repro(pipeline_project):
     manifest = pl.read_parquet(pipeline_project / "data" / "manifest.parquet").filter(~pl.col("composed"))
     assert dict(manifest.group_by("dataset").len().iter_rows()) == {
-        "ravdess_audio": 720, "ck_plus": 594, "crema_d_video": 6}
+        "ravdess_audio": 720, "tess": 140, "savee_audio": 240, "ck_plus": 594, "crema_d_video": 6,
+        "fer2013": 7 * 20 * 2}
     assert "ravdess_audio" in (pipeline_project / "reports" / "data" / "summary.md").read_text()
 
 
@@ -26,12 +28,25 @@ def test_audio_outputs_are_well_formed(pipeline_project):
     assert len(metrics["confusion"]) == 5 and sum(map(sum, metrics["confusion"])) == 120
     assert set(metrics["per_class"]) == {"Sad/Fear", "Neutral", "Happy", "Angry", "Surprise/Disgust"}
     assert metrics["per_dataset"]["ravdess_audio"]["n"] == 120
+    cross = metrics["cross_validation"]  # every protocol of params.yaml's audio.evaluation
+    assert cross["ravdess_speaker_folds"]["folds"] == 6 and cross["ravdess_speaker_folds"]["n"] == 720
+    assert cross["savee_speaker_folds"]["folds"] == 2 and cross["savee_speaker_folds"]["n"] == 240
+    assert {name: row["n"] for name, row in cross["leave_corpus_out"].items()} == {
+        "ravdess": 720, "savee": 240, "tess": 140}
+    for protocol in ("ravdess_speaker_folds", "savee_speaker_folds"):
+        assert 0.0 <= cross[protocol]["accuracy_mean"] <= 1.0 and cross[protocol]["accuracy_std"] >= 0.0
+    folds = json.loads((pipeline_project / "reports" / "audio" / "cross_validation.json").read_text())
+    savee = folds["protocols"]["savee_speaker_folds"]["folds"]
+    assert [f["test_speakers"] for f in savee] in ([["DC"], ["JE"]], [["JE"], ["DC"]])
+    assert all("savee" in f["train_corpora"] for f in savee)  # the other SAVEE speaker trains
     history = (pipeline_project / "models" / "audio" / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,train_loss") and len(history) == 3
     confusion = (pipeline_project / "reports" / "audio" / "confusion.csv").read_text().splitlines()
     assert confusion[0] == "actual,predicted" and len(confusion) == 121
     html = (pipeline_project / "reports" / "audio" / "report.html").read_text()
     assert "speaker-independent" in html and "data:image/png;base64" in html
+    assert "Speaker cross-validation, savee: leave one speaker out" in html and "Leave one corpus out" in html
+    assert "openSMILE eGeMAPS + SVM" in html  # the peer beside the numbers
     payload = torch.load(pipeline_project / "models" / "audio" / "model.pt", weights_only=True)
     assert json.loads(payload["meta"])["class_names"][4] == "Surprise/Disgust"
 
@@ -39,10 +54,21 @@ def test_audio_outputs_are_well_formed(pipeline_project):
 def test_face_outputs_are_well_formed(pipeline_project):
     manifest = pl.read_parquet(pipeline_project / "data" / "manifest.parquet")
     test_faces = manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "test"))
+    fer_test = manifest.filter((pl.col("dataset") == "fer2013") & (pl.col("split") == "test"))
+    assert fer_test.height == 7 * 20 and fer_test["path"].str.contains("PublicTest_").all()
     metrics = json.loads((pipeline_project / "reports" / "face" / "metrics.json").read_text())
-    assert metrics["n"] == test_faces.height and sum(map(sum, metrics["confusion"])) == metrics["n"]
+    assert metrics["n"] == test_faces.height + fer_test.height and sum(map(sum, metrics["confusion"])) == metrics["n"]
+    # per corpus, beside the overall numbers
+    assert metrics["per_dataset"]["ck_plus"]["n"] == test_faces.height
+    assert metrics["per_dataset"]["fer2013"]["n"] == fer_test.height
     html = (pipeline_project / "reports" / "face" / "report.html").read_text()
     assert html.count("<figure>") == 8 and ("WRONG:" in html or "OK:" in html)  # Grad-CAM gallery
+    assert "<td>fer2013</td>" in html and "<td>ck_plus</td>" in html
+    pretrained = json.loads(torch.load(pipeline_project / "models" / "face" / "pretrain" / "model.pt",
+                                       weights_only=True)["meta"])
+    assert pretrained["pretrained_on"] == ["fer2013"]
+    meta = json.loads(torch.load(pipeline_project / "models" / "face" / "model.pt", weights_only=True)["meta"])
+    assert meta["pretrained"]["datasets"] == ["fer2013"] and meta["train_clips"] > pretrained["train_clips"]
     train_subjects = set(manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "train"))["speaker_id"])
     assert not train_subjects & set(test_faces["speaker_id"])
 
@@ -58,8 +84,19 @@ def test_video_branch_runs_on_real_and_composed_clips(pipeline_project):
     metrics = json.loads((pipeline_project / "reports" / "video" / "metrics.json").read_text())
     assert metrics["n"] == 0  # the one CREMA-D actor trains; composed clips are never reported accuracy
     html = (pipeline_project / "reports" / "video" / "report.html").read_text()
-    for variant in ("fused (audio + face + text)", "audio only", "face only", "text only"):
+    for variant in ("fused (audio + face + text)", "audio only", "face only", "text only",
+                    "late fusion (audio + face + text)", "learned fusion (combined model)"):
         assert variant in html
+
+
+def test_video_fusion_records_both_numbers_and_the_choice(pipeline_project):
+    record = json.loads((pipeline_project / "models" / "video" / "fusion.json").read_text())
+    assert record["choice"] == "late" and "no real validation clips" in record["reason"]  # one CREMA-D actor: train
+    assert record["validation"] == {"clips": 0, "speakers": 0, "windows": 0}
+    assert {"late", "learned", "views", "weights"} <= set(record)
+    meta = json.loads(torch.load(pipeline_project / "models" / "audio" / "model.pt", weights_only=True)["meta"])
+    assert 0 <= meta["val_macro_f1"] <= 1 and meta["monitor"] == "val_accuracy"
+    assert 0 < record["weights"]["audio"] <= 1 and record["weights"]["text"] == 0.2
 
 
 def test_second_repro_does_nothing(pipeline_project):

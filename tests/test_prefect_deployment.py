@@ -19,6 +19,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from flows.scoring import batch_key
 from tests.conftest import CREMA_D_VIDEO
 
 
@@ -94,18 +95,23 @@ def test_served_deployment_runs_and_publishes_artifacts(prefect_server, pipeline
     shutil.copy(sorted(CREMA_D_VIDEO.glob("*.flv"))[0], inbox)
     log = tmp_path / "serve.log"
     emotion = str(Path(sys.executable).parent / "emotion")
+    elsewhere = tmp_path / "elsewhere"  # served from another directory: paths come from --project
+    elsewhere.mkdir()
     serving = start([emotion, "serve", str(inbox), "--out", str(tmp_path / "out"), "--interval-minutes", "600",
-                     "--params", "params.yaml"], env, pipeline_project, log)
+                     "--project", str(pipeline_project)], env, elsewhere, log)
     try:
         with temporary_settings(updates={PREFECT_API_URL: url}):
             deployment = served_deployment(log)
             assert deployment.schedules  # served with its interval schedule
+            assert set(deployment.parameters) == {"folders", "out", "params_path", "model_dir"}  # nothing internal
+            assert deployment.parameters["model_dir"] == str(pipeline_project / "models")
             flow_run = run_deployment("score/score-folders", timeout=600)
             assert flow_run.state.is_completed(), f"{flow_run.state}\n{log.read_text()[-3000:]}"
             with get_client(sync_client=True) as client:
                 artifacts = client.read_artifacts(
                     artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
-            assert {"score-summary", "score-videos"} <= {a.key for a in artifacts}
+            key = batch_key(tmp_path / "out")
+            assert {f"score-summary-{key}", f"score-videos-{key}"} <= {a.key for a in artifacts}
         assert len(list((tmp_path / "out" / "videos").glob("*.parquet"))) == 1
     finally:
         stop(serving)

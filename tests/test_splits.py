@@ -33,3 +33,21 @@ def test_fractions_are_respected_and_train_is_never_empty():
     assert counts == {"test": 4, "val": 4, "train": 16}
     small = assign_splits([("x", "a"), ("x", "b"), ("x", "c")], 0.5, 0.5, 0)
     assert list(small.values()).count("train") >= 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=6), st.sampled_from(["train", "test"])), max_size=60),
+       st.floats(0.0, 0.4), st.integers(0, 10))
+def test_a_corpus_keeps_its_own_test_set(images, val_fraction, seed):
+    """FER2013's Usage: its test images are its test set, and validation is drawn from its training images."""
+    fixed = {("fer2013", name): split for name, split in images}
+    others = [("ck_plus", f"S{i:03d}") for i in range(20)]
+    assignment = assign_splits(list(fixed) + others, 0.15, val_fraction, seed, fixed)
+    for speaker, split in fixed.items():
+        assert (assignment[speaker] == "test") == (split == "test")
+    pool = [s for s, split in fixed.items() if split == "train"]
+    n_val = sum(assignment[s] == "val" for s in pool)
+    assert n_val <= max(round(len(pool) * val_fraction), 1 if val_fraction else 0)
+    if len(pool) >= 2:
+        assert any(assignment[s] == "train" for s in pool)
+    assert {k: assignment[k] for k in others} == assign_splits(others, 0.15, val_fraction, seed)

@@ -1,9 +1,16 @@
+from collections import Counter
+
+import numpy as np
 import polars as pl
 import pytest
 import torch
 
+from emotion_models.features.shards import Extracted, FeatureStore, extract
+from emotion_models.params import CrossValidationConfig
+from emotion_models.reports.evaluation import cross_validation_sections, cross_validation_summary
+from emotion_models.training.data import ShardDataset, balanced_repeats
 from emotion_models.training.loop import mix_batch
-from tasks.cross_validate import speaker_folds
+from tasks.cross_validate import Fold, corpus_folds, corpus_speakers, protocol_folds, speaker_folds, summarise
 
 
 def test_mixup_blends_inputs_keeps_labels_and_ors_masks():
@@ -18,26 +25,141 @@ def test_mixup_blends_inputs_keeps_labels_and_ors_masks():
     assert torch.equal(unchanged["mfcc"], batch["mfcc"])
 
 
-def _manifest(speakers: int) -> pl.DataFrame:
-    rows = [{"clip_id": f"s{s}-{i}", "corpus": "ravdess", "speaker_id": f"actor{s:02d}", "modality": "audio",
-             "composed": False, "label": i % 5} for s in range(1, speakers + 1) for i in range(3)]
+def _manifest(speakers: int, extra: dict[str, int] | None = None) -> pl.DataFrame:
+    corpora = {"ravdess": speakers, **(extra or {})}
+    rows = [{"clip_id": f"{c}{s}-{i}", "corpus": c, "speaker_id": f"{c}{s:02d}", "modality": "audio",
+             "composed": False, "label": i % 5} for c, n in corpora.items() for s in range(1, n + 1) for i in range(3)]
     rows.append({"clip_id": "composed", "corpus": "ravdess", "speaker_id": "actor99", "modality": "audio",
                  "composed": True, "label": 0})
     return pl.DataFrame(rows)
 
 
+def _disjoint(fold: Fold) -> bool:
+    return not (fold.train & fold.val or fold.train & fold.test or fold.val & fold.test)
+
+
 @pytest.mark.parametrize("folds", [2, 3, 6])
-def test_speaker_folds_test_every_speaker_once_and_never_share_a_speaker(folds):
-    result = speaker_folds(_manifest(12), "audio", folds, 0.15, seed=42)
+def test_speaker_folds_test_every_speaker_of_the_corpus_once_and_train_on_all_other_corpora(folds):
+    speakers = corpus_speakers(_manifest(12, {"tess": 1, "savee": 2}), "audio", seed=42)
+    assert "actor99" not in speakers["ravdess"]  # composed clips are left out
+    result = speaker_folds(speakers, "ravdess", folds, 0.15)
     assert len(result) == folds
-    tested = [s for fold in result for s in fold["test"]]
-    assert sorted(tested) == sorted({("ravdess", f"actor{i:02d}") for i in range(1, 13)})  # composed left out
+    tested = [s for fold in result for s in fold.test]
+    assert sorted(tested) == sorted(("ravdess", f"ravdess{i:02d}") for i in range(1, 13))
     for fold in result:
-        parts = [fold["train"], fold["val"], fold["test"]]
-        assert sum(len(p) for p in parts) == len(set().union(*parts))  # no speaker in two parts
-        assert len(fold["val"]) == 2 and fold["train"]
+        assert _disjoint(fold) and {c for c, _ in fold.test} == {"ravdess"}
+        assert len(fold.val) == 2 and {c for c, _ in fold.val} == {"ravdess"}  # 2 of 12; TESS, SAVEE too small
+        assert {("tess", "tess01"), ("savee", "savee01"), ("savee", "savee02")} <= fold.train
+        assert len(fold.test | fold.val | fold.train) == 15
+
+
+def test_leave_one_speaker_out_of_a_two_speaker_corpus():
+    speakers = corpus_speakers(_manifest(12, {"savee": 2}), "audio", seed=0)
+    result = speaker_folds(speakers, "savee", 2, 0.15)
+    assert {fold.test for fold in result} == {frozenset({("savee", "savee01")}), frozenset({("savee", "savee02")})}
+    for fold in result:  # the other SAVEE speaker trains; validation comes from RAVDESS
+        assert _disjoint(fold) and (fold.test ^ {("savee", "savee01"), ("savee", "savee02")}) <= fold.train
+        assert {c for c, _ in fold.val} == {"ravdess"}
+
+
+def test_leave_one_corpus_out_trains_on_the_other_corpora_only():
+    speakers = corpus_speakers(_manifest(12, {"tess": 1, "savee": 2}), "audio", seed=0)
+    result = {fold.name: fold for fold in corpus_folds(speakers, 0.15)}
+    assert set(result) == {"ravdess", "tess", "savee"}
+    for corpus, fold in result.items():
+        assert _disjoint(fold) and {c for c, _ in fold.test} == {corpus}
+        assert len(fold.test) == len(speakers[corpus]) and corpus not in {c for c, _ in fold.train | fold.val}
+    assert not result["ravdess"].val  # TESS (1) and SAVEE (2 speakers) cannot spare a validation speaker
+    assert len(result["tess"].val) == 2
+    config = CrossValidationConfig(speaker_folds={"ravdess": 3, "savee": 2}, leave_corpus_out=True)
+    assert [f.protocol for f in protocol_folds(speakers, config, 0.15)] == (
+        ["ravdess_speaker_folds"] * 3 + ["savee_speaker_folds"] * 2 + ["leave_corpus_out"] * 3)
+
+
+def test_speaker_folds_of_one_corpus_test_only_that_corpus():
+    manifest = _manifest(9)
+    other = pl.DataFrame([{**manifest.row(0, named=True), "clip_id": f"fer{i}", "corpus": "fer2013",
+                           "speaker_id": f"img{i}"} for i in range(50)], schema=manifest.schema)
+    speakers = corpus_speakers(pl.concat([manifest, other]), "audio", seed=1)
+    for fold in speaker_folds(speakers, "ravdess", 3, 0.15):
+        assert {corpus for corpus, _ in fold.test} == {"ravdess"} and len(fold.test) == 3
+        assert _disjoint(fold) and {corpus for corpus, _ in fold.train} == {"ravdess", "fer2013"}
 
 
 def test_speaker_folds_need_enough_speakers():
-    with pytest.raises(ValueError, match="folds"):
-        speaker_folds(_manifest(3), "audio", 4, 0.15, seed=0)
+    speakers = corpus_speakers(_manifest(3), "audio", seed=0)
+    with pytest.raises(ValueError, match="4 speaker folds of corpus 'ravdess'"):
+        speaker_folds(speakers, "ravdess", 4, 0.15)
+    with pytest.raises(ValueError, match="corpus 'savee'.*corpora: ravdess"):
+        speaker_folds(speakers, "savee", 2, 0.15)
+    with pytest.raises(ValueError, match="two corpora"):
+        corpus_folds(speakers, 0.15)
+
+
+def test_corpus_class_balance_gives_each_corpus_and_class_its_share():
+    # a large corpus with a frequent class, a small corpus with two classes
+    labels = {f"big{i}": 0 if i < 900 else 1 for i in range(1000)} | {f"small{i}": i % 2 for i in range(20)}
+    corpora = {clip: "big" if clip.startswith("big") else "small" for clip in labels}
+    repeats = balanced_repeats(labels, corpora, "corpus_class", 40_000, np.random.default_rng(0))
+    drawn = Counter()
+    for clip, times in repeats.items():
+        drawn[corpora[clip], labels[clip]] += times
+    assert sum(drawn.values()) == 40_000
+    for group in [("big", 0), ("big", 1), ("small", 0), ("small", 1)]:
+        assert abs(drawn[group] / 40_000 - 0.25) < 0.02, drawn
+    by_class = balanced_repeats(labels, corpora, "class", 40_000, np.random.default_rng(0))
+    class_share = sum(t for c, t in by_class.items() if labels[c] == 1) / 40_000
+    assert abs(class_share - 0.5) < 0.02
+    again = balanced_repeats(labels, corpora, "corpus_class", 40_000, np.random.default_rng(0))
+    assert again == repeats  # the same seed and epoch draw the same rows
+
+
+def test_shard_dataset_yields_the_balanced_draws(tmp_path):
+    store = FeatureStore(tmp_path / "store", "key", "parquet")
+    rows = [{"clip_id": f"c{i}", "path": f"/x/c{i}.wav"} for i in range(12)]
+
+    extract(rows, _constant_features, store, workers=1, shard_rows=5)
+    labels = {f"c{i}": i % 3 for i in range(12)}
+    corpora = {f"c{i}": "a" if i < 9 else "b" for i in range(12)}
+    data = ShardDataset(store, {"x": (2,)}, labels, shuffle=True, seed=1, balance="corpus_class",
+                        corpora=corpora, epoch_samples=60)
+    first = [s["clip_id"] for s in data]
+    assert len(first) == len(data) == 60
+    assert 20 <= sum(c in {"c9", "c10", "c11"} for c in first) <= 40  # corpus b: 3 clips, about half the draws
+    data.set_epoch(1)
+    assert sorted(s["clip_id"] for s in data) != sorted(first)  # a fresh draw each epoch
+    data.set_epoch(0)
+    assert [s["clip_id"] for s in data] == first
+
+
+def _constant_features(row: dict) -> Extracted:
+    return Extracted(row, {"x": np.full(2, float(row["clip_id"][1:]), np.float32)})
+
+
+def test_cross_validation_report_gives_each_fold_the_mean_and_std_and_the_pooled_clips():
+    def fold(name, test, y_true, y_pred, protocol="savee_speaker_folds", val=("actor01",)):
+        accuracy = float(np.mean(np.equal(y_true, y_pred)))
+        return {"protocol": protocol, "fold": name, "test_speakers": test, "val_speakers": list(val),
+                "train_corpora": ["ravdess", "savee"], "n": len(y_true), "accuracy": accuracy, "macro_f1": accuracy,
+                "y_true": y_true, "y_pred": y_pred}
+
+    savee = summarise([fold("fold 1", ["DC"], [0, 1, 2, 3], [0, 1, 2, 2]), fold("fold 2", ["JE"], [0, 1], [1, 1])])
+    assert savee["accuracy"]["mean"] == pytest.approx(0.625)
+    assert savee["accuracy"]["std"] == pytest.approx(0.1768, abs=1e-4)
+    assert savee["pooled"]["n"] == 6 and savee["pooled"]["accuracy"] == pytest.approx(4 / 6)
+    assert "y_true" not in savee["folds"][0]
+    loco = summarise([fold("tess", ["YAF"], [4, 4], [4, 0], "leave_corpus_out", val=())])
+    result = {"protocols": {"leave_corpus_out": loco, "savee_speaker_folds": savee}}  # as sorted in the JSON
+    sections = cross_validation_sections(result)
+    assert sections[0]["name"].startswith("Speaker cross-validation, savee: leave one speaker out")
+    assert list(sections[0]["rows"]) == ["fold 1: test DC", "fold 2: test JE",
+                                         "mean over folds (accuracy std 0.177, macro-F1 std 0.177)",
+                                         "all test clips pooled"]
+    assert sections[1]["name"].startswith("Leave one corpus out")
+    no_validation = "(no validation speaker: epoch chosen on training accuracy)"
+    assert f"tess: trained on ravdess, savee {no_validation}" in sections[1]["rows"]
+    summary = cross_validation_summary(result)["cross_validation"]
+    assert summary["savee_speaker_folds"] == {
+        "folds": 2, "n": 6, "accuracy_mean": 0.625, "accuracy_std": savee["accuracy"]["std"],
+        "macro_f1_mean": 0.625, "macro_f1_std": savee["macro_f1"]["std"]}
+    assert summary["leave_corpus_out"] == {"tess": {"n": 2, "accuracy": 0.5, "macro_f1": 0.5}}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from emotion_models.features.audio import statistics_names
+from emotion_models.features.audio import signal_features, statistics_names
 from emotion_models.features.media import MediaError, decode_audio
 from emotion_models.features.text import FEATURE_NAMES, NEUTRAL_VECTOR, text_featuriser
 from emotion_models.features.transcription import transcriber_for
@@ -37,9 +37,13 @@ def test_windows_of_a_generated_video(tmp_path):
     path = write_video(tmp_path / "talk.mp4", face_frames(int(5.4 * 25), (640, 480), 200), audio=tone(5.4, 16000))
     video = extract_windows(str(path), PARAMS)
     assert [(r["start"], r["end"]) for r in video.rows] == [(0.0, 4.0)]
-    assert video.arrays["frames"].shape == (1, 16, 64, 64, 3) and video.arrays["frame_mask"].all()
-    assert video.arrays["mfcc"].shape == (1, 3, 126, 13) and video.arrays["audio_mask"].all()
+    side = PARAMS.face.features.size  # windows carry crops the face model was trained on
+    assert video.arrays["frames"].shape == (1, 16, side, side, 3) and video.arrays["frame_mask"].all()
+    assert video.arrays["audio_embedding"].shape == (1, 768) and video.arrays["audio_mask"].all()
     assert video.arrays["audio_stats"].shape == (1, 69)
+    # the window's audio has the representation a training clip of the same sound gets
+    expected = signal_features(decode_audio(path, 16000)[:4 * 16000], PARAMS.audio.features)
+    assert np.allclose(video.arrays["audio_embedding"][0], expected["embedding"], atol=1e-5)
     pitch = statistics_names(PARAMS.audio.features).index("log_f0_mean")
     assert np.exp(video.arrays["audio_stats"][0, pitch]) == pytest.approx(220, rel=0.03)  # the tone's pitch
     assert video.arrays["text"].shape == (1, 9)
@@ -47,12 +51,13 @@ def test_windows_of_a_generated_video(tmp_path):
 
 def test_window_audio_features_follow_the_audio_models_sample_rate(tmp_path):
     require_shared()
-    features = PARAMS.audio.features.model_copy(update={"sample_rate": 22050})
+    features = PARAMS.audio.features.model_copy(update={"sample_rate": 22050, "representation": "mfcc_cnn"})
     params = PARAMS.model_copy(update={"audio": PARAMS.audio.model_copy(update={"features": features})})
     path = write_video(tmp_path / "talk.mp4", face_frames(100, (640, 480), 200), audio=tone(4.0, 16000))
     video = extract_windows(str(path), params)
     pitch = statistics_names(features).index("log_f0_mean")
     assert np.exp(video.arrays["audio_stats"][0, pitch]) == pytest.approx(220, rel=0.03)  # not 220 * 22050 / 16000
+    assert video.arrays["audio_mfcc"].shape == (1, 3, 173, 13)  # 4 s of 22.05 kHz in hops of 512
 
 
 def test_work_beside_whisper_sees_faces_and_audio_before_the_transcript(tmp_path):

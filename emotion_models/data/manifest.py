@@ -7,7 +7,8 @@ composed (synthetic CI clips, never in reported accuracy). Rejects have dataset,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -32,12 +33,17 @@ def build_manifest(
     """Scan each dataset with its adapter; return ``(manifest, rejects)``."""
     rows: list[dict] = []
     rejects: list[dict] = []
+    fixed: dict[tuple[str, str], str] = {}
     rules = data.labels.as_dict()
     for source in sources:
         adapter = get_adapter(source.name)
         corrupt = set(source.corrupt)
         root_prefix = source.root.rstrip("/") + "/"
-        for item in adapter.scan(_path(source.root), _path(source.metadata_dir)):
+        config = data.datasets.get(source.name)
+        items = adapter.scan(_path(source.root), _path(source.metadata_dir))
+        if config is not None and config.max_per_class is not None:
+            items = _capped(items, config.max_per_class, seed)
+        for item in items:
             if isinstance(item, Reject):
                 rejects.append({"dataset": source.name, "path": item.path, "reason": item.reason})
                 continue
@@ -50,16 +56,31 @@ def build_manifest(
                 rejects.append({"dataset": source.name, "path": item.path, "reason": str(exc)})
                 continue
             rows.append(_row(source.name, adapter.corpus, adapter.modality, item, emotion, label, root_prefix))
+            if item.fixed_split is not None:
+                fixed[(adapter.corpus, item.speaker_id)] = item.fixed_split
     manifest = pl.DataFrame(rows, schema=MANIFEST_SCHEMA)
     if manifest.height:
         speakers = manifest.select("corpus", "speaker_id").unique().iter_rows()
-        splits = assign_splits(speakers, data.split.test_fraction, data.split.val_fraction, seed)
+        splits = assign_splits(speakers, data.split.test_fraction, data.split.val_fraction, seed, fixed)
         manifest = manifest.with_columns(
             pl.struct("corpus", "speaker_id")
             .map_elements(lambda s: splits[(s["corpus"], s["speaker_id"])], return_dtype=pl.Utf8)
             .alias("split")
         )
     return manifest.sort("clip_id"), pl.DataFrame(rejects, schema=REJECT_SCHEMA)
+
+
+def _capped(items: Iterable[Clip | Reject], cap: int, seed: int) -> Iterator[Clip | Reject]:
+    """Every reject, and at most ``cap`` clips per (emotion, fixed split), chosen by a seeded hash of the path."""
+    groups: dict[tuple[str, str | None], list[Clip]] = {}
+    for item in items:
+        if isinstance(item, Reject):
+            yield item
+        else:
+            groups.setdefault((item.emotion, item.fixed_split), []).append(item)
+    for clips in groups.values():
+        clips.sort(key=lambda clip: hashlib.sha256(f"{seed}:{clip.path}".encode()).hexdigest())
+        yield from clips[:cap]
 
 
 def _path(value: str | None) -> Path | None:

@@ -1,11 +1,16 @@
-"""MFCC images for the audio model.
+"""The audio model's inputs: a speech representation of the clip and its utterance statistics.
 
-A clip is decoded to mono 16 kHz, its leading and trailing silence trimmed, then centre-cropped
-(longer clips) or zero-padded equally on both sides (shorter clips) to a fixed window, and turned into a 3-channel image of shape
-(3, frames, n_mfcc) = (3, 126, 13) for 4 s: channel 0 the MFCCs, 1 their delta (first time
-derivative), 2 the delta-delta (second derivative).
+A clip is decoded to mono 16 kHz and its leading and trailing silence trimmed. Then, by
+``representation``:
+- ``whisper_encoder`` (default): the mean and std over time of the Whisper encoder's outputs for
+  the clip's own frames (``speech_encoder``), 768 values for tiny.en; silence is trimmed on 25 ms
+  frames, keeping ``trim_margin`` around the speech;
+- ``mfcc_cnn`` (the original system): the trimmed clip is centre-cropped (longer clips) or
+  zero-padded equally on both sides (shorter clips) to a fixed window, and turned into a 3-channel
+  image of shape (3, frames, n_mfcc) = (3, 126, 13) for 4 s: channel 0 the MFCCs, 1 their delta
+  (first time derivative), 2 the delta-delta (second derivative).
 
-Beside the image, each clip gets a vector of utterance statistics (``utterance_statistics``):
+Beside either, each clip gets a vector of utterance statistics (``utterance_statistics``):
 the mean and standard deviation over the whole trimmed clip of every MFCC and delta, and the
 prosody that 13 MFCCs leave out: pitch level, range and movement, voicing, loudness dynamics and
 spectral shape. Measured on the shared RAVDESS actors (3 speaker folds, an SVM on these values
@@ -19,6 +24,7 @@ import numpy as np
 
 from emotion_models.features.media import MediaError, decode_audio
 from emotion_models.features.shards import Extracted, parameters_key
+from emotion_models.features.speech_encoder import embedding_size, encoder_embedding
 from emotion_models.params import AudioFeatureConfig
 
 
@@ -36,6 +42,23 @@ def n_frames(config: AudioFeatureConfig) -> int:
 
 def image_shape(config: AudioFeatureConfig) -> tuple[int, int, int]:
     return 3, n_frames(config), config.n_mfcc
+
+
+WINDOW_PREFIX = "audio_"  # a video window's audio arrays: audio_embedding (or audio_mfcc) and audio_stats
+
+
+def representation_name(config: AudioFeatureConfig) -> str:
+    """The array name of the clip's representation: "embedding" (whisper_encoder) or "mfcc"."""
+    return "mfcc" if config.representation == "mfcc_cnn" else "embedding"
+
+
+def input_shapes(config: AudioFeatureConfig) -> dict[str, tuple[int, ...]]:
+    """Shape of one clip's arrays: the representation and the utterance statistics ("stats")."""
+    if config.representation == "mfcc_cnn":
+        main: tuple[int, ...] = image_shape(config)
+    else:
+        main = (embedding_size(config.encoder_model, config.encoder_compute_type),)
+    return {representation_name(config): main, "stats": (statistics_size(config),)}
 
 
 PROSODY_NAMES = (
@@ -129,28 +152,52 @@ def utterance_statistics(signal: np.ndarray, config: AudioFeatureConfig) -> np.n
     return np.nan_to_num(np.concatenate([*cepstral, prosody]).astype(np.float32))
 
 
+ENCODER_FRAME, ENCODER_HOP = 400, 160  # Whisper's 25 ms mel frames, 10 ms apart
+MIN_SPEECH_SECONDS = 0.1  # a shorter trimmed piece keeps the untrimmed signal
+
+
 def trim_silence(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
-    """Cut leading and trailing silence (``trim_db`` below the peak), so the window holds speech."""
+    """Cut leading and trailing silence (``trim_db`` below the peak), so the clip holds speech.
+
+    mfcc_cnn trims on its MFCC frames; whisper_encoder on Whisper's 25 ms frames and keeps
+    ``trim_margin`` seconds on each side (the onset and release of the voice)."""
     if config.trim_db is None:
         return signal
-    trimmed, _ = librosa.effects.trim(signal, top_db=config.trim_db, frame_length=config.n_fft,
-                                      hop_length=config.hop_length)
-    return trimmed if trimmed.size else signal
+    if config.representation == "mfcc_cnn":
+        trimmed, _ = librosa.effects.trim(signal, top_db=config.trim_db, frame_length=config.n_fft,
+                                          hop_length=config.hop_length)
+        return trimmed if trimmed.size else signal
+    _, (start, end) = librosa.effects.trim(signal, top_db=config.trim_db, frame_length=ENCODER_FRAME,
+                                           hop_length=ENCODER_HOP)
+    margin = int(round(config.trim_margin * config.sample_rate))
+    start, end = max(0, start - margin), min(signal.size, end + margin)
+    return signal[start:end] if end - start >= MIN_SPEECH_SECONDS * config.sample_rate else signal
 
 
-def clip_features(path: str, config: AudioFeatureConfig) -> dict[str, np.ndarray]:
-    """Decode, check, trim and featurise one clip (any container PyAV reads): ``mfcc`` image and
-    utterance ``stats``."""
+def signal_features(signal: np.ndarray, config: AudioFeatureConfig, threads: int = 0) -> dict[str, np.ndarray]:
+    """The audio model's inputs for a mono signal at ``sample_rate``: its representation
+    (``embedding`` or ``mfcc``, see ``input_shapes``) and utterance ``stats``, both of the trimmed
+    signal. Training clips and video windows go through this same function. ``threads``: the
+    Whisper encoder's CPU threads (0: up to 4)."""
+    speech = trim_silence(signal, config)
+    if config.representation == "mfcc_cnn":
+        representation = mfcc_image(speech, config)
+    else:
+        representation = encoder_embedding(speech, config.encoder_model, config.encoder_compute_type, threads)
+    return {representation_name(config): representation, "stats": utterance_statistics(speech, config)}
+
+
+def clip_features(path: str, config: AudioFeatureConfig, threads: int = 0) -> dict[str, np.ndarray]:
+    """Decode, check, trim and featurise one clip (any container PyAV reads): see ``signal_features``."""
     signal = decode_audio(path, config.sample_rate)
     check_signal(signal, config, path)
-    speech = trim_silence(signal, config)
-    return {"mfcc": mfcc_image(speech, config), "stats": utterance_statistics(speech, config)}
+    return signal_features(signal, config, threads)
 
 
-def featurise_audio(row: dict, config: AudioFeatureConfig) -> Extracted:
-    """MFCC image and utterance statistics of one manifest row, or the reason it was rejected (never raises)."""
+def featurise_audio(row: dict, config: AudioFeatureConfig, threads: int = 0) -> Extracted:
+    """The audio model's inputs for one manifest row, or the reason it was rejected (never raises)."""
     try:
-        return Extracted(row, clip_features(row["path"], config))
+        return Extracted(row, clip_features(row["path"], config, threads))
     except MediaError as exc:
         return Extracted(row, reason=str(exc))
     except Exception as exc:  # a worker must report, not crash the batch

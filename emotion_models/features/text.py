@@ -8,7 +8,9 @@ non-commercial use, commercial use needs a licence from the National Research Co
 Each content word votes for its NRC emotions (split equally); content words without an emotion
 vote "neutral"; the votes are normalised to a distribution. Sentiment is TextBlob's polarity p
 turned into positive = (1 + p) / 2 and negative = 1 - positive.
-A window without words gets :data:`NEUTRAL_VECTOR`.
+A window without words gets :data:`NEUTRAL_VECTOR`. ``class_votes(text, classes, n)`` counts the
+votes in a class space (word counts, not shares): scoring turns them into class evidence
+(emotion_models.scoring.fusion).
 
 The "transformers" backend runs the original system's DistilRoBERTa emotion classifier and
 DistilBERT SST-2 sentiment classifier where ``transformers`` and their weights are available.
@@ -62,20 +64,31 @@ class LexiconTextFeatures:
                 return self._lexicon[stem]
         return None
 
+    def word_emotions(self, text: str) -> list[tuple[str, ...]]:
+        """The NRC emotions of each content word of ``text`` (an empty tuple: a word without one)."""
+        return [self._emotions(t) or () for t in self._nlp(text) if t.is_alpha and not t.is_stop]
+
+    def class_votes(self, text: str, classes: dict[str, int], n_classes: int) -> np.ndarray:
+        """(n_classes,) votes: each content word with an emotion in ``classes`` (emotion -> class)
+        gives one vote, split equally among the classes its emotions fall in, so a class that pools
+        two emotions (NRC tags "angry" anger and disgust) gains nothing from that alone."""
+        votes = np.zeros(n_classes)
+        for emotions in self.word_emotions(text):
+            hit = {classes[e] for e in emotions if e in classes}
+            for index in hit:
+                votes[index] += 1.0 / len(hit)
+        return votes
+
     def __call__(self, text: str) -> np.ndarray:
         from textblob import TextBlob
 
-        tokens = [t for t in self._nlp(text) if t.is_alpha and not t.is_stop]
-        if not text.strip() or not tokens:
+        words = self.word_emotions(text)
+        if not text.strip() or not words:
             return NEUTRAL_VECTOR.copy()
         votes = dict.fromkeys(EMOTIONS, 0.0)
-        for token in tokens:
-            emotions = self._emotions(token)
-            if emotions:
-                for emotion in emotions:
-                    votes[emotion] += 1.0 / len(emotions)
-            else:
-                votes["neutral"] += 1.0
+        for emotions in words:
+            for emotion in emotions or ("neutral",):
+                votes[emotion] += 1.0 / max(len(emotions), 1)
         total = sum(votes.values())
         positive = (1.0 + TextBlob(text).sentiment.polarity) / 2.0
         return np.array([votes[e] / total for e in EMOTIONS] + [1.0 - positive, positive], dtype=np.float32)
@@ -90,6 +103,16 @@ class TransformerTextFeatures:
         self._emotion = pipeline("text-classification", model=config.emotion_model, top_k=None)
         self._sentiment = pipeline("text-classification", model=config.sentiment_model, top_k=None)
 
+    def class_votes(self, text: str, classes: dict[str, int], n_classes: int) -> np.ndarray:
+        """(n_classes,) votes: the emotion classifier's probabilities summed per class (``classes``:
+        emotion -> class; others, "neutral" among them, ignored): one vote in all."""
+        votes = np.zeros(n_classes)
+        if text.strip():
+            for d in self._emotion(text)[0]:
+                if d["label"].lower() in classes:
+                    votes[classes[d["label"].lower()]] += d["score"]
+        return votes
+
     def __call__(self, text: str) -> np.ndarray:
         if not text.strip():
             return NEUTRAL_VECTOR.copy()
@@ -100,6 +123,7 @@ class TransformerTextFeatures:
 
 
 @functools.lru_cache(maxsize=2)
-def text_featuriser(config: TextFeatureConfig):
-    """A callable text -> (9,) features for the configured backend (one per process)."""
+def text_featuriser(config: TextFeatureConfig) -> LexiconTextFeatures | TransformerTextFeatures:
+    """A callable text -> (9,) features for the configured backend (one per process); its
+    ``class_votes`` counts emotion votes per class."""
     return LexiconTextFeatures() if config.backend == "lexicon" else TransformerTextFeatures(config)

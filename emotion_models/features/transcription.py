@@ -21,6 +21,16 @@ than 20 ms are dropped (300 -> 102 words there, at most 10 per 4 s window); spee
 repetitive is left as it is. Tried and dropped: ``no_repeat_ngram_size`` (10: stops the loops and
 halves their decoding time, but garbles speech that does repeat itself: "oily rag" -> "oli rak",
 "oli wak") and a lower token cap (128 tokens cut 20 of 169 words of ordinary speech).
+
+What Whisper "hears" in sound that is not speech is dropped: a segment whose decode failed by
+Whisper's own thresholds (average log-probability under -1.0, or a gzip compression ratio over 2.4,
+the mark of "beep beep beep ..." loops) while Whisper itself gives it a no-speech probability over
+0.45. Measured with tiny.en: 440 and 1000 Hz tones of 2-10 s gave "A", "...", "It's a really great
+place to go." or a hundred "beep"s, all with no-speech probabilities of 0.49-0.83 and failed
+decodes; speech under noise down to 0 dB SNR had no-speech probabilities of 0.02-0.65, and its
+decodes that failed (avg. log-probability -1.0 to -1.2) had 0.14-0.28; one CREMA-D sentence said
+14 times in 30 s (a repetition loop, compression ratio 21) had 0.34. So a tone over a test pattern
+has no speech, and scoring gives it no emotion, while looping speech keeps its aligned words.
 """
 
 from __future__ import annotations
@@ -38,6 +48,11 @@ from emotion_models.params import TranscriptionConfig
 SAMPLE_RATE = 16000  # Whisper hears 16 kHz mono
 LOOP_COMPRESSION_RATIO = 2.4  # Whisper's threshold for a window's text being too repetitive
 UNALIGNED_SECONDS = 0.02  # a word the aligner gave (almost) no audio
+# Whisper's thresholds of a failed decode (its defaults), and the no-speech probability above which
+# such a segment is taken for sound that is not speech (see the module docstring).
+LOG_PROB_THRESHOLD = -1.0
+COMPRESSION_RATIO_THRESHOLD = LOOP_COMPRESSION_RATIO
+NO_SPEECH_THRESHOLD = 0.45
 
 
 @dataclass(frozen=True)
@@ -92,12 +107,21 @@ class Transcriber:
             segments, _ = self._model.transcribe(signal.astype(np.float32), language=self.config.language,
                                                  beam_size=1, word_timestamps=True, vad_filter=False,
                                                  condition_on_previous_text=False, temperature=self._temperatures)
-            return [Word(w.start, w.end, w.word.strip()) for s in segments for w in (s.words or [])
-                    if w.word.strip() and not looped(s.compression_ratio, w.start, w.end)]
+            return [Word(w.start, w.end, w.word.strip()) for s in segments
+                    if is_speech(s.no_speech_prob, s.avg_logprob, s.compression_ratio)
+                    for w in (s.words or []) if w.word.strip() and not looped(s.compression_ratio, w.start, w.end)]
         result = self._model.transcribe(signal.astype(np.float32), language=self.config.language,
                                         word_timestamps=True, fp16=False, temperature=self._temperatures)
-        return [Word(w["start"], w["end"], w["word"].strip()) for s in result["segments"] for w in s.get("words", [])
+        return [Word(w["start"], w["end"], w["word"].strip()) for s in result["segments"]
+                if is_speech(s["no_speech_prob"], s["avg_logprob"], s["compression_ratio"])
+                for w in s.get("words", [])
                 if w["word"].strip() and not looped(s["compression_ratio"], w["start"], w["end"])]
+
+
+def is_speech(no_speech_prob: float, avg_logprob: float, compression_ratio: float) -> bool:
+    """False for a segment Whisper decoded from sound that is not speech (see the module docstring)."""
+    failed = avg_logprob < LOG_PROB_THRESHOLD or compression_ratio > COMPRESSION_RATIO_THRESHOLD
+    return not (failed and no_speech_prob > NO_SPEECH_THRESHOLD)
 
 
 def looped(compression_ratio: float, start: float, end: float) -> bool:

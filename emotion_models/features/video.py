@@ -6,8 +6,11 @@ A video is split into windows of ``window_seconds`` (4 s); a trailing piece shor
 - ``frames`` (16, 64, 64, 3) uint8 and ``landmarks`` (16, 1404): faces of frames sampled at
   4 FPS by the face model's preprocessing; ``frame_mask`` marks frames where a face was found
   (a frame without a face is masked, never invented);
-- ``mfcc`` (3, 126, 13) and ``audio_stats`` (69,): the audio model's MFCC image and utterance
-  statistics of the window; ``audio_mask`` is False when the file has no (decodable) audio track;
+- ``audio_embedding`` (768,) (or ``audio_mfcc`` (3, 126, 13) for the mfcc_cnn representation) and
+  ``audio_stats`` (69,): the audio model's inputs for the window's own audio, made by the same
+  function as for a training clip (``features.audio.signal_features``: trim, Whisper encoder on
+  the window's frames, utterance statistics); ``audio_mask`` is False when the file has no
+  (decodable) audio track;
 - ``text`` (9,): emotion and sentiment features of the words Whisper heard in the window.
 Frames are decoded as a stream; only the 16 crops of each window are kept.
 """
@@ -23,7 +26,7 @@ from typing import Any
 import librosa
 import numpy as np
 
-from emotion_models.features.audio import image_shape, mfcc_image, statistics_size, utterance_statistics
+from emotion_models.features.audio import WINDOW_PREFIX, input_shapes, signal_features
 from emotion_models.features.face import LANDMARK_VALUES, NoFaceError, preprocessor_for
 from emotion_models.features.media import MediaError, MediaInfo, decode_audio, iter_frames, probe
 from emotion_models.features.shards import Extracted
@@ -67,9 +70,9 @@ class VideoWindows:
 
 def video_array_shapes(params: Params) -> dict[str, tuple[int, ...]]:
     n, size = frames_per_window(params.video.features), params.face.features.size
+    audio = {WINDOW_PREFIX + name: shape for name, shape in input_shapes(params.audio.features).items()}
     return {"frames": (n, size, size, 3), "frame_mask": (n,), "landmarks": (n, LANDMARK_VALUES),
-            "mfcc": image_shape(params.audio.features), "audio_stats": (statistics_size(params.audio.features),),
-            "audio_mask": (), "text": (N_TEXT_FEATURES,)}
+            **audio, "audio_mask": (), "text": (N_TEXT_FEATURES,)}
 
 
 def extract_windows(path: str, params: Params, cpu_threads: int = 0,
@@ -95,7 +98,7 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0,
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio") as pool:
         # audio features, then Whisper, overlap with frame decoding (one thread: in that order);
         # audio past the last window would cost Whisper a whole 30 s pass
-        audio = pool.submit(_fill_audio, signal, params, windows, arrays)
+        audio = pool.submit(_fill_audio, signal, params, windows, arrays, cpu_threads)
         speech = None if signal is None else signal[:int(windows[-1][1] * SAMPLE_RATE)]
         words = pool.submit(_transcribe, speech, params, cpu_threads)
         last_frame = _fill_faces(path, params, windows, arrays) if info.has_video else 0.0
@@ -129,9 +132,10 @@ def _decode_signal(path: str, info: MediaInfo) -> np.ndarray | None:
         return None
 
 
-def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[float, float]], arrays: dict) -> None:
-    """The audio model's MFCC image and utterance statistics of every window (none without audio),
-    at the sample rate the audio model was trained on."""
+def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[float, float]], arrays: dict,
+                cpu_threads: int = 0) -> None:
+    """The audio model's inputs for every window's own audio (none without audio), at the sample
+    rate the audio model was trained on."""
     if signal is None:
         return
     rate = params.audio.features.sample_rate
@@ -139,8 +143,8 @@ def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[f
         signal = librosa.resample(signal, orig_sr=SAMPLE_RATE, target_sr=rate)
     for index, (start, end) in enumerate(windows):
         piece = signal[int(start * rate):int(end * rate)]
-        arrays["mfcc"][index] = mfcc_image(piece, params.audio.features)
-        arrays["audio_stats"][index] = utterance_statistics(piece, params.audio.features)
+        for name, values in signal_features(piece, params.audio.features, cpu_threads).items():
+            arrays[WINDOW_PREFIX + name][index] = values
 
 
 def _transcribe(signal: np.ndarray | None, params: Params, cpu_threads: int) -> list[Word]:

@@ -1,17 +1,28 @@
-"""The audio emotion model: a torchvision CNN over MFCC images, optionally with the clip's
-utterance statistics (MFCC mean/std and prosody) concatenated to its pooled features, then the
-dense head."""
+"""The audio emotion model: the clip's speech representation, optionally with its utterance
+statistics (MFCC mean/std and prosody) beside it, through the dense head.
+
+The representation (``audio.features.representation``) is the Whisper encoder's clip embedding,
+standardised and fed to the head as it is (``whisper_encoder``, the default), or the original
+system's MFCC image through a torchvision CNN whose pooled features the head sees (``mfcc_cnn``).
+"""
 
 from __future__ import annotations
 
+import os
 from functools import partial
 
 import numpy as np
 import torch
 from torch import nn
 
-from emotion_models.features.audio import feature_key, featurise_audio, image_shape, statistics_size
-from emotion_models.features.shards import FeatureStore
+from emotion_models.features.audio import (
+    WINDOW_PREFIX,
+    feature_key,
+    featurise_audio,
+    input_shapes,
+    representation_name,
+)
+from emotion_models.features.shards import FeatureStore, worker_count
 from emotion_models.labels import NUM_CLASSES
 from emotion_models.nets.backbones import Backbone, dense_head
 from emotion_models.nets.spec import ModelSpec, standardisation
@@ -19,31 +30,49 @@ from emotion_models.params import AudioAugmentConfig, AudioFeatureConfig, Backbo
 from emotion_models.training.data import Sample
 
 
-class AudioEmotionNet(nn.Module):
-    """(N, 3, frames, n_mfcc) MFCC images [+ (N, statistics) utterance statistics] -> 5 class logits;
-    ``embed`` gives the head's last hidden layer."""
+def window_inputs(batch: dict) -> dict:
+    """The audio model's inputs from a video window batch (``audio_stats`` -> ``stats`` ...)."""
+    return {name[len(WINDOW_PREFIX):]: value for name, value in batch.items() if name.startswith(WINDOW_PREFIX)}
 
-    def __init__(self, backbone: BackboneConfig, head: DenseHead, input_shape: tuple[int, int, int],
+
+class AudioEmotionNet(nn.Module):
+    """The clip's representation [+ (N, statistics) utterance statistics] -> 5 class logits;
+    ``embed`` gives the head's last hidden layer.
+
+    ``input_shape`` is (3, frames, n_mfcc) for an MFCC image (through ``backbone``, a CNN) or
+    (width,) for an encoder embedding (standardised, straight into the head)."""
+
+    def __init__(self, backbone: BackboneConfig | None, head: DenseHead, input_shape: tuple[int, ...],
                  statistics: int = 0) -> None:
         super().__init__()
-        channels, _, coefficients = input_shape
-        self.register_buffer("mean", torch.zeros(channels, 1, coefficients))
-        self.register_buffer("std", torch.ones(channels, 1, coefficients))
+        self.input_name = "mfcc" if len(input_shape) == 3 else "embedding"
+        if self.input_name == "mfcc":
+            channels, _, coefficients = input_shape
+            normaliser_shape: tuple[int, ...] = (channels, 1, coefficients)
+            if backbone is None:
+                raise ValueError("an MFCC image needs a CNN backbone")
+            self.backbone: nn.Module = Backbone(backbone)
+            width = self.backbone.out_features
+        else:
+            normaliser_shape, width = input_shape, input_shape[0]
+            self.backbone = nn.Identity()
+        self.register_buffer("mean", torch.zeros(normaliser_shape))
+        self.register_buffer("std", torch.ones(normaliser_shape))
         self.register_buffer("stats_mean", torch.zeros(statistics))
         self.register_buffer("stats_std", torch.ones(statistics))
         self.use_statistics = statistics > 0
-        self.backbone = Backbone(backbone)
-        self.head = dense_head(self.backbone.out_features + statistics, head, NUM_CLASSES)
+        self.head = dense_head(width + statistics, head, NUM_CLASSES)
         self.embedding_size = head.units
 
-    def embed(self, mfcc: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
-        features = self.backbone((mfcc - self.mean) / self.std)
+    def embed(self, inputs: dict) -> torch.Tensor:
+        """The head's last hidden layer for a batch of inputs (the representation and "stats")."""
+        features = self.backbone((inputs[self.input_name] - self.mean) / self.std)
         if self.use_statistics:
-            features = torch.cat([features, (stats - self.stats_mean) / self.stats_std], dim=1)
+            features = torch.cat([features, (inputs["stats"] - self.stats_mean) / self.stats_std], dim=1)
         return self.head[:-1](features)
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.head[-1](self.embed(batch["mfcc"], batch.get("stats")))
+        return self.head[-1](self.embed(batch))
 
 
 def augment_mfcc(config: AudioAugmentConfig, std: np.ndarray):
@@ -79,7 +108,7 @@ class AudioSpec(ModelSpec):
         return feature_key(params.audio.features)
 
     def arrays(self, params: Params) -> dict[str, tuple[int, ...]]:
-        return {"mfcc": image_shape(params.audio.features), "stats": (statistics_size(params.audio.features),)}
+        return input_shapes(params.audio.features)
 
     def model_config(self, params: Params) -> dict:
         return {"backbone": params.audio.backbone.model_dump(), "head": params.audio.head.model_dump(),
@@ -87,16 +116,23 @@ class AudioSpec(ModelSpec):
 
     def build(self, config: dict, pretrained: bool = True) -> AudioEmotionNet:
         features = AudioFeatureConfig(**config["features"])
-        backbone = BackboneConfig(**config["backbone"])
-        backbone = backbone.model_copy(update={"pretrained": backbone.pretrained and pretrained})
-        statistics = statistics_size(features) if config["use_statistics"] else 0
-        return AudioEmotionNet(backbone, DenseHead(**config["head"]), image_shape(features), statistics)
+        shapes = input_shapes(features)
+        backbone = None
+        if features.representation == "mfcc_cnn":
+            backbone = BackboneConfig(**config["backbone"])
+            backbone = backbone.model_copy(update={"pretrained": backbone.pretrained and pretrained})
+        statistics = shapes["stats"][0] if config["use_statistics"] else 0
+        return AudioEmotionNet(backbone, DenseHead(**config["head"]), shapes[representation_name(features)],
+                               statistics)
 
     def featuriser(self, params: Params):
-        return partial(featurise_audio, config=params.audio.features)
+        # each worker process holds its own Whisper: share the cores between them
+        threads = max(1, (os.cpu_count() or 1) // worker_count(params.audio.features.workers))
+        return partial(featurise_audio, config=params.audio.features, threads=threads)
 
     def prepare(self, model: AudioEmotionNet, store: FeatureStore, arrays: dict, train_ids: set[str]) -> None:
-        mean, std = standardisation(store, "mfcc", arrays["mfcc"], train_ids, axes=(1,))
+        name = model.input_name
+        mean, std = standardisation(store, name, arrays[name], train_ids, axes=(1,) if name == "mfcc" else ())
         model.mean.copy_(mean)
         model.std.copy_(std)
         if model.use_statistics:
@@ -105,4 +141,6 @@ class AudioSpec(ModelSpec):
             model.stats_std.copy_(std)
 
     def train_transform(self, params: Params, model: AudioEmotionNet):
+        if model.input_name != "mfcc":
+            return None  # the encoder embedding trains with mixup alone (audio.train.mixup_alpha)
         return augment_mfcc(params.audio.augment, model.std.cpu().numpy())

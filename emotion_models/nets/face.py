@@ -1,5 +1,7 @@
-"""The face emotion model: a torchvision CNN over 64x64 face crops, optionally with the 1404
-Face Mesh landmark values concatenated to its pooled features, then the dense head."""
+"""The face emotion model: a CNN over the face crops (48x48 grey by default), optionally with the
+1404 Face Mesh landmark values concatenated to its pooled features, then the dense head.
+Stage face_pretrain trains it on the large corpora (FER2013) first; face_train goes on from there
+on every face corpus, class- and corpus-balanced."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from emotion_models.features.shards import FeatureStore, parameters_key
 from emotion_models.labels import NUM_CLASSES
 from emotion_models.nets.backbones import Backbone, dense_head
 from emotion_models.nets.spec import ModelSpec, standardisation
-from emotion_models.params import BackboneConfig, DenseHead, FaceFeatureConfig, Params
+from emotion_models.params import BackboneConfig, DenseHead, FaceFeatureConfig, Params, PretrainConfig
 from emotion_models.training.augment import augment_face, face_augmentation
 from emotion_models.training.data import Sample
 
@@ -100,6 +102,9 @@ class FaceSpec(ModelSpec):
             mean, std = standardisation(store, "landmarks", arrays["landmarks"], train_ids, axes=())
             model.landmark_mean.copy_(mean)
             model.landmark_std.copy_(std.clamp_min(1e-3))
+
+    def pretrain_config(self, params: Params) -> PretrainConfig:
+        return params.face.pretrain
 
     def train_transform(self, params: Params, model: nn.Module):
         return face_transform(params) if params.face.augment.enabled else None

@@ -12,7 +12,7 @@ from torch import nn
 
 from emotion_models import paths
 from emotion_models.features.shards import Extracted, FeatureStore
-from emotion_models.params import Params, TrainConfig
+from emotion_models.params import Params, PretrainConfig, TrainConfig
 from emotion_models.training.data import Sample
 
 
@@ -53,6 +53,10 @@ class ModelSpec(ABC):
     def train_config(self, params: Params) -> TrainConfig:
         return getattr(params, self.name).train
 
+    def pretrain_config(self, params: Params) -> PretrainConfig | None:
+        """What stage `<name>_pretrain` trains on before `<name>_train`; None: the model has no such stage."""
+        return None
+
     def prepare(self, model: nn.Module, store: FeatureStore, arrays: dict, train_ids: set[str]) -> None:
         """Fit data-dependent parts (e.g. input normalisation) on the training rows."""
 
@@ -64,17 +68,27 @@ class ModelSpec(ABC):
     def checkpoint_path(self) -> Path:
         return paths.model_dir(self.name) / "model.pt"
 
+    def pretrained_path(self) -> Path:
+        """The checkpoint stage `<name>_pretrain` writes and `<name>_train` starts from."""
+        return paths.model_dir(self.name) / "pretrain" / "model.pt"
+
     def load(self, path: Path | None = None) -> tuple[nn.Module, dict]:
         """The trained network (eval mode) and its checkpoint meta."""
         from emotion_models.training.loop import load_checkpoint
 
-        state, meta = load_checkpoint(path or self.checkpoint_path())
-        with torch.device("meta"):  # no random initialisation of weights the checkpoint replaces
-            model = self.build(meta["config"], pretrained=False)
-        model.load_state_dict(state, assign=True)
+        path = path or self.checkpoint_path()
+        state, meta = load_checkpoint(path)
+        try:
+            with torch.device("meta"):  # no random initialisation of weights the checkpoint replaces
+                model = self.build(meta["config"], pretrained=False)
+            model.load_state_dict(state, assign=True)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise RuntimeError(f"{path}: this checkpoint does not fit this version's {self.name} network "
+                               f"(retrain it: dvc repro): {exc}") from exc
         missing = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
         if missing:
-            raise ValueError(f"{path or self.checkpoint_path()}: checkpoint lacks {', '.join(missing)}")
+            raise RuntimeError(f"{path}: this checkpoint does not fit this version's {self.name} network "
+                               f"(retrain it: dvc repro): it lacks {', '.join(missing)}")
         return model.eval(), meta
 
 

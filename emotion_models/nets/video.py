@@ -17,7 +17,7 @@ from emotion_models.features.shards import parameters_key
 from emotion_models.features.text import N_TEXT_FEATURES
 from emotion_models.features.video import featurise_video, video_array_shapes
 from emotion_models.labels import NUM_CLASSES
-from emotion_models.nets.audio import AudioEmotionNet, AudioSpec
+from emotion_models.nets.audio import AudioEmotionNet, AudioSpec, window_inputs
 from emotion_models.nets.backbones import dense_head
 from emotion_models.nets.face import FaceEmotionNet, FaceSpec
 from emotion_models.nets.spec import ModelSpec
@@ -48,7 +48,7 @@ class VideoEmotionNet(nn.Module):
         sequence_input = torch.cat([faces * mask.unsqueeze(-1), mask.unsqueeze(-1)], dim=-1)
         _, (hidden, _) = self.sequence(sequence_input)
         audio_mask = batch["audio_mask"].float().view(n, 1) * float(self.use["audio"])
-        audio = self.audio.embed(batch["mfcc"], batch["audio_stats"]) * audio_mask
+        audio = self.audio.embed(window_inputs(batch)) * audio_mask
         text = batch["text"] if self.use["text"] else torch.zeros_like(batch["text"])
         return self.head(torch.cat([audio, hidden[-1], text], dim=1))
 

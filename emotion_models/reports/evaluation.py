@@ -173,3 +173,53 @@ def metrics_markdown(title: str, metrics: dict) -> str:
         for name, row in metrics["per_dataset"].items():
             lines.append(f"| {name} | {row['n']} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+LEAVE_CORPUS_OUT = "leave_corpus_out"
+
+
+def _protocol_title(protocol: str, summary: dict) -> str:
+    if protocol == LEAVE_CORPUS_OUT:
+        return "Leave one corpus out: each corpus tested by a model trained on the other corpora only"
+    corpus = protocol.removesuffix("_speaker_folds")
+    folds = len(summary["folds"])
+    kind = "leave one speaker out" if all(len(f["test_speakers"]) == 1 for f in summary["folds"]) else \
+        f"{folds} folds of its speakers"
+    return (f"Speaker cross-validation, {corpus}: {kind}, each fold trained on every other speaker of every corpus "
+            "(validation speakers apart)")
+
+
+def cross_validation_sections(result: dict) -> list[dict]:
+    """Report sections of tasks.cross_validate's result: a row per fold, the mean +- std over folds
+    and all test clips pooled."""
+    sections = []
+    protocols = sorted(result["protocols"].items(), key=lambda item: item[0] == LEAVE_CORPUS_OUT)  # speakers first
+    for protocol, summary in protocols:
+        rows = {}
+        for fold in summary["folds"]:
+            label = (f"{fold['fold']}: trained on {', '.join(fold['train_corpora'])}" if protocol == LEAVE_CORPUS_OUT
+                     else f"{fold['fold']}: test {', '.join(fold['test_speakers'])}")
+            if not fold.get("val_speakers"):
+                label += " (no validation speaker: epoch chosen on training accuracy)"
+            rows[label] = {key: fold[key] for key in ("n", "accuracy", "macro_f1")}
+        accuracy, f1 = summary["accuracy"], summary["macro_f1"]
+        rows[f"mean over folds (accuracy std {accuracy['std']:.3f}, macro-F1 std {f1['std']:.3f})"] = {
+            "n": summary["pooled"]["n"], "accuracy": accuracy["mean"], "macro_f1": f1["mean"]}
+        rows["all test clips pooled"] = summary["pooled"]
+        sections.append({"name": _protocol_title(protocol, summary), "rows": rows})
+    return sections
+
+
+def cross_validation_summary(result: dict) -> dict:
+    """metrics.json entries of tasks.cross_validate's result: per speaker-fold protocol the mean and
+    std over folds; per corpus left out its metrics."""
+    summary: dict[str, dict] = {}
+    for protocol, found in result["protocols"].items():
+        if protocol == LEAVE_CORPUS_OUT:
+            summary[protocol] = {f["fold"]: {key: f[key] for key in ("n", "accuracy", "macro_f1")}
+                                 for f in found["folds"]}
+        else:
+            summary[protocol] = {"folds": len(found["folds"]), "n": found["pooled"]["n"],
+                                 **{f"{name}_{stat}": found[name][stat] for name in ("accuracy", "macro_f1")
+                                    for stat in ("mean", "std")}}
+    return {"cross_validation": summary}

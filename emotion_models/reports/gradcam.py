@@ -52,9 +52,14 @@ def grad_cam(model: FaceEmotionNet, crop: np.ndarray, landmarks: np.ndarray) -> 
     return heat, probabilities
 
 
+def cam_overlay(crop: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """The uint8 RGB crop with its heat map blended over it."""
+    return show_cam_on_image(crop.astype(np.float32) / 255.0, heat, use_rgb=True)
+
+
 def explanation_png(crop: np.ndarray, heat: np.ndarray, probabilities: np.ndarray, title: str = "") -> bytes:
     """The crop with its heat map beside a bar chart of the class probabilities."""
-    overlay = show_cam_on_image(crop.astype(np.float32) / 255.0, heat, use_rgb=True)
+    overlay = cam_overlay(crop, heat)
     figure, (left, right) = plt.subplots(1, 2, figsize=(6.4, 2.8), gridspec_kw={"width_ratios": [1, 1.4]})
     left.imshow(overlay)
     left.axis("off")

@@ -9,8 +9,8 @@ contract does not change: outputs stay keyed by content hash + model version.
 
 A file modified less than ``RACY_SECONDS`` before it was looked at is hashed but not cached: a
 second write within the file system's timestamp granularity could change its content and leave
-its fingerprint as it was (git's "racily clean" problem). The model version, the hash of the three
-checkpoints, is cached the same way in ``OUT/cache/models.json``.
+its fingerprint as it was (git's "racily clean" problem). The checkpoints' hash, from which the
+model version is made, is cached the same way in ``OUT/cache/models.json``.
 
 The cache is rewritten atomically after each scan; two runs writing it at once lose at worst
 some entries, which the next scan hashes again.
@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from emotion_models.params import FusionConfig
 
 MODEL_VIEWS = ("video", "audio", "face")
 RACY_SECONDS = 2.0
@@ -69,26 +71,38 @@ def content_hash(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as UTF-8 text, bytes that are not UTF-8 escaped (``b"bad\\xff"`` -> ``bad\\xff``):
+    Linux allows any byte but ``/`` and NUL in a name; Parquet, JSON and Prefect want UTF-8."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def check_folders(folders: Iterable[str | os.PathLike]) -> None:
+    """Raise FileNotFoundError naming the first input folder that is missing or not a folder."""
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{display_path(folder)}: input folder not found")
+
+
 def scan_videos(folders: Iterable[str | os.PathLike], extensions: Iterable[str]) -> list[Fingerprint]:
     """Every file below ``folders`` (recursive; symlinked folders are not followed) with a video
-    extension, as absolute paths with symlinks resolved, sorted, without duplicates, stat'ed once."""
+    extension, as absolute paths, sorted, without duplicates, stat'ed once. A symbolic link to a file
+    is listed under its own path, never its target's (a dangling one too: it cannot be stat'ed)."""
+    folders = list(folders)
+    check_folders(folders)
     wanted = {e.lower() for e in extensions}
     found: dict[str, Fingerprint] = {}
     for folder in folders:
-        root = Path(folder)
-        if not root.is_dir():
-            raise FileNotFoundError(f"{root}: input folder not found")
-        pending = [os.path.realpath(root)]
+        pending = [os.path.abspath(folder)]
         while pending:
             try:
                 with os.scandir(pending.pop()) as entries:
                     for entry in entries:
                         if entry.is_dir(follow_symlinks=False):
                             pending.append(entry.path)
-                        elif os.path.splitext(entry.name)[1].lower() in wanted and not entry.is_dir():
-                            path = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
-                            if path not in found:
-                                found[path] = Fingerprint.of(path)
+                        elif (os.path.splitext(entry.name)[1].lower() in wanted and not entry.is_dir()
+                              and entry.path not in found):
+                            found[entry.path] = Fingerprint.of(entry.path)
             except OSError:
                 continue  # an unreadable sub-folder holds nothing we can score
     return [found[p] for p in sorted(found)]
@@ -120,7 +134,7 @@ class FingerprintCache:
     def update(self, hashed: dict[Fingerprint, str], scanned_roots: Iterable[str], now_ns: int) -> None:
         """Record this scan: entries below ``scanned_roots`` not seen in it are gone (deleted files),
         entries elsewhere (other folders scored into the same OUT) are kept."""
-        roots = tuple(os.path.join(os.path.realpath(r), "") for r in scanned_roots)
+        roots = tuple(os.path.join(os.path.abspath(r), "") for r in scanned_roots)
         self._entries = {path: entry for path, entry in self._entries.items() if not path.startswith(roots)}
         racy = now_ns - int(RACY_SECONDS * 1e9)
         self._entries.update({f.path: (f.key, digest) for f, digest in hashed.items()
@@ -194,9 +208,9 @@ def model_files(model_dir: str | os.PathLike) -> list[Path]:
     return files
 
 
-def model_version(model_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> str:
-    """The models' version: the first 12 hex digits of sha256 over the three checkpoints' bytes.
-    With ``out``, cached in ``OUT/cache/models.json`` by the checkpoints' fingerprints."""
+def checkpoints_digest(model_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> str:
+    """sha256 over the three checkpoints' bytes; with ``out``, cached in ``OUT/cache/models.json`` by
+    the checkpoints' fingerprints, so a run with nothing to score reads no checkpoint."""
     files = model_files(model_dir)
     prints = [list(Fingerprint.of(f.resolve()).key) + [str(f.resolve())] for f in files]
     cache = Path(out) / CACHE_DIR / "models.json" if out is not None else None
@@ -204,7 +218,7 @@ def model_version(model_dir: str | os.PathLike, out: str | os.PathLike | None = 
         try:
             cached = json.loads(cache.read_text())
             if cached["files"] == prints:
-                return cached["version"]
+                return cached["checkpoints"]
         except (OSError, ValueError, KeyError, TypeError):
             pass
     digest = hashlib.sha256()
@@ -212,9 +226,20 @@ def model_version(model_dir: str | os.PathLike, out: str | os.PathLike | None = 
         with f.open("rb") as handle:
             while block := handle.read(1 << 22):
                 digest.update(block)
-    version = digest.hexdigest()[:12]
     if cache is not None and all(p[1] < time.time_ns() - int(RACY_SECONDS * 1e9) for p in prints):
         from emotion_models import atomic
 
-        atomic.write_json(cache, {"files": prints, "version": version})
-    return version
+        atomic.write_json(cache, {"files": prints, "checkpoints": digest.hexdigest()})
+    return digest.hexdigest()
+
+
+def model_version(model_dir: str | os.PathLike, fusion: FusionConfig = FusionConfig(),
+                  out: str | os.PathLike | None = None) -> str:
+    """The models' version: 12 hex digits of sha256 over the checkpoints' hash, the fusion choice
+    (``models/video/fusion.json``) and the late-fusion settings of params.yaml (weights, text prior);
+    changing any of them rescores. (Weights taken from the checkpoints are fixed by their bytes.)"""
+    from emotion_models.scoring.fusion import read_choice
+
+    key = json.dumps([checkpoints_digest(model_dir, out), read_choice(Path(model_dir))["choice"],
+                      fusion.weights.model_dump(mode="json"), fusion.text_prior_votes])
+    return hashlib.sha256(key.encode()).hexdigest()[:12]

@@ -8,15 +8,22 @@ this model version has already scored or rejected.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emotion_models.scoring.fingerprints import Scan
+import polars as pl
+
+from emotion_models import atomic
+from emotion_models.scoring.fingerprints import Scan, display_path
 
 SLUGS = ("sad_fear", "neutral", "happy", "angry", "surprise_disgust")  # class suffixes of the probability columns
-OUTPUT_FOLDERS = ("windows", "videos", "rejects")
+OUTPUT_FOLDERS = ("windows", "videos", "rejects", "paths")
+PATH_SCHEMA = pl.Schema({"path": pl.Utf8, "content_hash": pl.Utf8, "first_seen": pl.Datetime("us", "UTC"),
+                         "last_seen": pl.Datetime("us", "UTC")})
+PATHS_FILE = Path("paths") / "paths.parquet"
 
 
 def output_key(digest: str, version: str) -> str:
@@ -24,7 +31,7 @@ def output_key(digest: str, version: str) -> str:
 
 
 def reject_key(path: str | os.PathLike, digest: str | None, version: str) -> str:
-    identity = hashlib.sha256(f"{path}\0{digest}".encode()).hexdigest()[:32]
+    identity = hashlib.sha256(os.fsencode(path) + b"\0" + (digest or "").encode()).hexdigest()[:32]
     return f"{identity}-{version}"
 
 
@@ -58,13 +65,31 @@ def plan_batch(scan: Scan, out: Path, version: str) -> BatchPlan:
     return plan
 
 
+class OutputNotWritable(OSError):
+    """The output folder cannot be written (a systemic failure)."""
+
+
 def check_writable(out: Path) -> None:
-    """Raise OSError with a clear message when ``out`` cannot be written (a systemic failure)."""
-    for sub in OUTPUT_FOLDERS:
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    probe = out / ".write-test"
+    """Raise OutputNotWritable with a clear message when ``out`` cannot be written (a systemic failure)."""
     try:
+        for sub in OUTPUT_FOLDERS:
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise OSError(f"{out}: output folder is not writable ({exc.strerror})") from exc
+        raise OutputNotWritable(f"{display_path(out)}: output folder is not writable "
+                                f"({exc.strerror or exc})") from exc
+
+
+def record_paths(out: Path, results: list[dict], seen: dt.datetime) -> pl.DataFrame:
+    """Add this batch's paths to ``out/paths/paths.parquet`` (one row per path and content; a
+    path seen before keeps its first_seen, every path seen now gets last_seen = ``seen``)."""
+    target = out / PATHS_FILE
+    now = pl.DataFrame([{"path": r["path"], "content_hash": r.get("content_hash"), "first_seen": seen,
+                         "last_seen": seen} for r in results], schema=PATH_SCHEMA).unique(["path", "content_hash"])
+    before = pl.read_parquet(target) if target.is_file() else pl.DataFrame(schema=PATH_SCHEMA)
+    merged = (pl.concat([before, now]).group_by(["path", "content_hash"], maintain_order=True)
+              .agg(pl.col("first_seen").min(), pl.col("last_seen").max()).sort("path", "content_hash"))
+    atomic.write_parquet(target, merged)
+    return merged

@@ -1,24 +1,32 @@
-"""Batch scoring of video folders: per-window probabilities, per-video summaries, rejects, report.
+"""Batch scoring of video folders: per-window views and fused estimate, per-video summaries, rejects,
+every input path, report.
 
-Output layout (a contract; see the README), under OUT:
+Output layout (a contract; see the README), under OUT, every column with one fixed type in every file
+(:data:`WINDOW_SCHEMA`, :data:`VIDEO_SCHEMA`, :data:`REJECT_SCHEMA`, :data:`PATH_SCHEMA`):
 - ``windows/<key>.parquet``: one row per window: path, content_hash, model_version, window,
-  start, end, transcript, has_face/has_audio/has_speech, and 5 class probabilities per model
-  (``video_*`` the combined model, ``audio_*`` the audio model, ``face_*`` the face model averaged
-  over the window's frames with a face; null where that stream is missing).
+  start, end, transcript, has_face/has_audio/has_speech, 5 class probabilities per view
+  (``video_*`` the learned fusion, ``audio_*``, ``face_*``, ``text_*`` the transcript's evidence),
+  ``fused_*`` the estimate and ``fusion`` (late or learned); see emotion_models.scoring.fusion for
+  when a view is missing. A window with neither a face nor speech has no person: all views null.
 - ``videos/<key>.parquet``: one row per video: path, content_hash, model_version, duration,
-  windows, dominant_emotion, share_* (time share per emotion), mean_confidence, windows_no_face,
-  windows_no_audio, windows_no_speech, scored_at.
+  windows, dominant_emotion (null when no window has a person), share_* (share of the person time
+  each class is the most probable), mean_probability_*, mean_confidence, windows_no_face,
+  windows_no_audio, windows_no_speech, windows_no_person, fusion, scored_at.
 - ``rejects/<key>.parquet``: path, content_hash (when readable), model_version, reason.
+- ``paths/paths.parquet``: every input path (duplicates of one content and symlinks under their own
+  path included) -> content_hash, first_seen, last_seen.
 - ``report.html``: the batch's videos with an emotion timeline each.
 ``<key>`` is content hash + model version: a video already scored by this model version is
 skipped; a new model version scores it again. Each file is written atomically, the video row
 last, so a run killed half-way and rerun scores every video exactly once. Models are loaded, and
-the libraries warmed up, once per worker process when its first video needs scoring.
+the libraries warmed up, once per worker process when its first video needs scoring. Paths are
+shown as text with any byte that is not UTF-8 escaped (``bad\\xff.mp4``): :func:`display_path`.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -29,20 +37,34 @@ import polars as pl
 import torch
 
 from emotion_models import atomic
-from emotion_models.features.audio import mfcc_image, utterance_statistics
+from emotion_models.features.audio import signal_features
 from emotion_models.features.media import MediaError
 from emotion_models.features.text import text_featuriser
 from emotion_models.features.transcription import transcriber_for
 from emotion_models.features.video import extract_windows
 from emotion_models.labels import CLASS_NAMES
-from emotion_models.nets.audio import AudioSpec
+from emotion_models.nets.audio import AudioSpec, window_inputs
 from emotion_models.nets.face import FaceSpec
 from emotion_models.nets.video import VideoSpec
-from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, Params
-from emotion_models.scoring.fingerprints import MODEL_VIEWS, content_hash, model_files, model_version
+from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, FusionConfig, Params
+from emotion_models.scoring.fingerprints import MODEL_VIEWS, content_hash, display_path, model_files, model_version
+from emotion_models.scoring.fusion import read_choice, resolve_weights, transcript_evidence, window_views
 from emotion_models.scoring.outputs import SLUGS, output_key, reject_key
 
+WINDOW_VIEWS = ("video", "audio", "face", "text", "fused")
 WINDOWS_PER_BATCH = 8
+TRANSCRIPT_CHARS = 500
+_TEXT = {"path": pl.Utf8, "content_hash": pl.Utf8, "model_version": pl.Utf8}
+WINDOW_SCHEMA = pl.Schema({
+    **_TEXT, "window": pl.Int64, "start": pl.Float64, "end": pl.Float64, "transcript": pl.Utf8,
+    "has_face": pl.Boolean, "has_audio": pl.Boolean, "has_speech": pl.Boolean,
+    **{f"{view}_{slug}": pl.Float64 for view in WINDOW_VIEWS for slug in SLUGS}, "fusion": pl.Utf8})
+VIDEO_SCHEMA = pl.Schema({
+    **_TEXT, "duration": pl.Float64, "windows": pl.Int64, "dominant_emotion": pl.Utf8,
+    **{f"share_{slug}": pl.Float64 for slug in SLUGS}, **{f"mean_probability_{slug}": pl.Float64 for slug in SLUGS},
+    "mean_confidence": pl.Float64, "windows_no_face": pl.Int64, "windows_no_audio": pl.Int64,
+    "windows_no_speech": pl.Int64, "windows_no_person": pl.Int64, "fusion": pl.Utf8, "scored_at": pl.Utf8})
+REJECT_SCHEMA = pl.Schema({**_TEXT, "reason": pl.Utf8})
 
 
 @dataclass
@@ -56,6 +78,9 @@ class ScoringModels:
     version: str
     audio_features: AudioFeatureConfig
     face_features: FaceFeatureConfig
+    weights: dict[str, float]  # late fusion's weight of each view
+    fusion: dict  # models/video/fusion.json: "choice" (late or learned), "reason", validation numbers
+    text_prior_votes: float
 
     def feature_params(self, params: Params) -> Params:
         return params.model_copy(update={
@@ -68,26 +93,32 @@ _WARM: set[tuple[str, str]] = set()
 _LOCK = threading.Lock()
 
 
-def load_models(model_dir: Path = Path("models"), out: Path | None = None) -> ScoringModels:
-    """Load (once per process) the video, audio and face checkpoints; version = hash of all three
-    (cached under ``out`` when given, see :func:`model_version`)."""
+def load_models(model_dir: Path = Path("models"), fusion: FusionConfig = FusionConfig(),
+                out: Path | None = None) -> ScoringModels:
+    """Load (once per process) the video, audio and face checkpoints and the fusion choice; the
+    version covers all three, the choice and the late-fusion settings (:func:`model_version`,
+    cached under ``out`` when given)."""
     files = model_files(model_dir)
-    key = tuple((str(f.resolve()), f.stat().st_mtime_ns) for f in files)
+    choice_file = Path(model_dir) / "video" / "fusion.json"
+    key = (*((str(f.resolve()), f.stat().st_mtime_ns) for f in files),
+           choice_file.stat().st_mtime_ns if choice_file.is_file() else None, fusion)
     with _LOCK:
         if key not in _MODELS:
-            version = model_version(model_dir, out)
+            version = model_version(model_dir, fusion, out)
             video, meta = VideoSpec().load(files[0])
-            audio, _ = AudioSpec().load(files[1])
-            face, _ = FaceSpec().load(files[2])
+            audio, audio_meta = AudioSpec().load(files[1])
+            face, face_meta = FaceSpec().load(files[2])
+            weights = resolve_weights(fusion, {"audio": audio_meta, "face": face_meta})
             _MODELS[key] = ScoringModels(video, audio, face, version,
                                          AudioFeatureConfig(**meta["config"]["audio"]["features"]),
-                                         FaceFeatureConfig(**meta["config"]["face"]["features"]))
+                                         FaceFeatureConfig(**meta["config"]["face"]["features"]),
+                                         weights, read_choice(Path(model_dir)), fusion.text_prior_votes)
         return _MODELS[key]
 
 
 def ready_models(model_dir: Path, params: Params, out: Path | None = None) -> ScoringModels:
     """The loaded models, with the libraries warmed up once per process and parameters."""
-    models = load_models(model_dir, out)
+    models = load_models(model_dir, params.video.fusion, out)
     key = (models.version, params.model_dump_json())
     with _LOCK:
         if key not in _WARM:
@@ -104,8 +135,7 @@ def warm_up(models: ScoringModels, params: Params) -> None:
     if feature_params.face.features.detector == "mediapipe":
         importlib.import_module("mediapipe")
     silence = np.zeros(feature_params.audio.features.sample_rate, np.float32)
-    mfcc_image(silence, feature_params.audio.features)
-    utterance_statistics(silence, feature_params.audio.features)
+    signal_features(silence, feature_params.audio.features)  # also loads the Whisper encoder
     text_featuriser(params.video.text)("a calm start")
     if params.video.transcription.enabled:
         transcriber_for(params.video.transcription)
@@ -123,7 +153,7 @@ def window_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray], v
     The single-modality views need no transcript: scoring computes them while Whisper still runs.
     """
     parts = [_chunk_probabilities(models, {name: a[i:i + chunk] for name, a in arrays.items()}, views)
-             for i in range(0, len(arrays["mfcc"]), chunk)]
+             for i in range(0, len(arrays["audio_mask"]), chunk)]
     return {view: np.concatenate([p[view] for p in parts]) for view in views}
 
 
@@ -134,7 +164,7 @@ def _chunk_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray],
     if "video" in views:
         out["video"] = torch.softmax(models.video(batch), 1).numpy()
     if "audio" in views:
-        audio = torch.softmax(models.audio({"mfcc": batch["mfcc"], "stats": batch["audio_stats"]}), 1).numpy()
+        audio = torch.softmax(models.audio(window_inputs(batch)), 1).numpy()
         audio[~arrays["audio_mask"].astype(bool)] = np.nan
         out["audio"] = audio
     if "face" in views:
@@ -149,6 +179,17 @@ def _chunk_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray],
     return out
 
 
+def fuse_windows(models: ScoringModels, params: Params, probabilities: dict[str, np.ndarray], transcripts: list[str],
+                 has_face: np.ndarray, has_audio: np.ndarray, method: str) -> dict[str, np.ndarray]:
+    """Every view of each window and the fused estimate (emotion_models.scoring.fusion.window_views)
+    from the models' ``probabilities``, the windows' transcripts and which streams they have."""
+    has_speech = np.array([bool(t.strip()) for t in transcripts], bool)
+    # without transcription speech cannot be told from other sound: any audio may be speech
+    speech = has_speech if params.video.transcription.enabled else has_audio
+    text = transcript_evidence(text_featuriser(params.video.text), transcripts, models.text_prior_votes)
+    return window_views(probabilities, text, has_face, speech, models.weights, method)
+
+
 def score_video(path: Path, params: Params, models: ScoringModels, digest: str) -> tuple[pl.DataFrame, dict]:
     """Window rows and the summary row of one video; raises MediaError for files that cannot be scored."""
     for model in (models.video, models.audio, models.face):
@@ -156,69 +197,93 @@ def score_video(path: Path, params: Params, models: ScoringModels, digest: str) 
     extracted = extract_windows(str(path), models.feature_params(params),
                                 while_transcribing=lambda arrays: window_probabilities(models, arrays, SINGLE_VIEWS))
     probabilities = {**extracted.early, **window_probabilities(models, extracted.arrays, ("video",))}
-    base = {"path": str(path), "content_hash": digest, "model_version": models.version}
-    rows = []
-    for index, window in enumerate(extracted.rows):
-        row = {**base, "window": window["window"], "start": window["start"], "end": window["end"],
-               "transcript": window["transcript"][:500], "has_face": window["faces"] > 0,
-               "has_audio": window["has_audio"], "has_speech": bool(window["transcript"].strip())}
-        for view in MODEL_VIEWS:
-            for slug, value in zip(SLUGS, probabilities[view][index]):
-                row[f"{view}_{slug}"] = None if np.isnan(value) else float(value)
-        rows.append(row)
-    windows = pl.DataFrame(rows)
-    return windows, summarise(windows, base, extracted.info.duration)
+    rows, transcribed = extracted.rows, params.video.transcription.enabled
+    has_face = np.array([window["faces"] > 0 for window in rows], bool)
+    has_audio = np.array([window["has_audio"] for window in rows], bool)
+    has_speech = np.array([bool(window["transcript"].strip()) for window in rows], bool)
+    method = models.fusion["choice"]
+    views = fuse_windows(models, params, probabilities, [w["transcript"] for w in rows], has_face, has_audio, method)
+    base = {"path": display_path(path), "content_hash": digest, "model_version": models.version}
+    columns = {**{name: [base[name]] * len(rows) for name in base},
+               "window": [w["window"] for w in rows], "start": [w["start"] for w in rows],
+               "end": [w["end"] for w in rows], "transcript": [w["transcript"][:TRANSCRIPT_CHARS] for w in rows],
+               "has_face": has_face, "has_audio": has_audio,
+               "has_speech": has_speech if transcribed else [None] * len(rows),  # unknown without transcription
+               **{f"{view}_{slug}": views[view][:, c] for view in WINDOW_VIEWS for c, slug in enumerate(SLUGS)},
+               "fusion": [method] * len(rows)}
+    windows = pl.DataFrame(columns, schema=WINDOW_SCHEMA, strict=False).fill_nan(None)
+    return windows, summarise(windows, base, extracted.info.duration, method)
 
 
-def summarise(windows: pl.DataFrame, base: dict, duration: float) -> dict:
-    """Dominant emotion, share of time per emotion and mean confidence of one video's windows."""
-    probs = windows.select([f"video_{s}" for s in SLUGS]).to_numpy()
-    seconds = (windows["end"] - windows["start"]).to_numpy()
-    winners = probs.argmax(1)
-    shares = np.array([seconds[winners == c].sum() for c in range(len(SLUGS))]) / max(seconds.sum(), 1e-9)
-    return {**base, "duration": float(duration), "windows": windows.height,
-            "dominant_emotion": CLASS_NAMES[int(shares.argmax())],
-            **{f"share_{s}": float(v) for s, v in zip(SLUGS, shares)},
-            "mean_confidence": float(probs.max(1).mean()),
+def summarise(windows: pl.DataFrame, base: dict, duration: float, fusion: str) -> dict:
+    """One video's summary from its fused estimates, over the windows with a person, weighted by
+    time: the share of that time each class is the most probable, each class's mean probability,
+    the mean probability of the most probable class (confidence), and the dominant emotion (the
+    largest share; the larger mean probability breaks a tie). No person anywhere: all null."""
+    fused = windows.select([f"fused_{s}" for s in SLUGS]).to_numpy().astype(float)
+    person = ~np.isnan(fused).any(1)
+    seconds = (windows["end"] - windows["start"]).to_numpy()[person]
+    summary = {**base, "duration": float(duration), "windows": windows.height, "dominant_emotion": None,
+               **{f"share_{s}": None for s in SLUGS}, **{f"mean_probability_{s}": None for s in SLUGS},
+               "mean_confidence": None}
+    if person.any():
+        probs, weights = fused[person], seconds / max(seconds.sum(), 1e-9)
+        winners = probs.argmax(1)
+        shares = np.array([weights[winners == c].sum() for c in range(len(SLUGS))])
+        means = weights @ probs
+        dominant = max(range(len(SLUGS)), key=lambda c: (shares[c], means[c]))
+        summary.update({"dominant_emotion": CLASS_NAMES[dominant],
+                        **{f"share_{s}": float(v) for s, v in zip(SLUGS, shares)},
+                        **{f"mean_probability_{s}": float(v) for s, v in zip(SLUGS, means)},
+                        "mean_confidence": float(weights @ probs.max(1))})
+    return {**summary,
             "windows_no_face": int((~windows["has_face"]).sum()),
             "windows_no_audio": int((~windows["has_audio"]).sum()),
-            "windows_no_speech": int((~windows["has_speech"]).sum()),
+            "windows_no_speech": int((windows["has_speech"] == False).sum()),  # noqa: E712 (null: unknown)
+            "windows_no_person": int((~person).sum()), "fusion": fusion,
             "scored_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 def score_file(path: Path, out: Path, params: Params, model_dir: Path = Path("models"),
                digest: str | None = None) -> dict:
-    """Score one file into ``out`` exactly once. Returns {"path", "status": scored|skipped|rejected, ...}.
-    ``digest``: the file's content hash when the caller knows it (else the file is read to hash it)."""
-    version = model_version(model_dir, out)
+    """Score one file into ``out`` exactly once. Returns {"path" (display form), "status":
+    scored|skipped|rejected, "content_hash", ...}; never raises for a bad file. ``digest``: the
+    file's content hash when the caller knows it (else the file is read to hash it). The models are
+    loaded only when the file needs scoring."""
+    version = model_version(model_dir, params.video.fusion, out)
+    shown = display_path(path)
     if digest is None:
         try:
             digest = content_hash(path)
         except OSError as exc:
-            return _reject(out, path, None, version, f"{path}: cannot read file ({exc.strerror or exc})")
+            reason = (f"{shown}: dangling symbolic link to {display_path(os.readlink(path))}"
+                      if path.is_symlink() and not path.exists() else
+                      f"{shown}: cannot read file ({exc.strerror or exc})")
+            return _reject(out, path, None, version, reason)
     key = output_key(digest, version)
-    if (out / "videos" / f"{key}.parquet").exists():
-        return {"path": str(path), "status": "skipped", "key": key}
+    summary_path = out / "videos" / f"{key}.parquet"
+    if summary_path.exists():
+        dominant = pl.read_parquet(summary_path, columns=["dominant_emotion"])["dominant_emotion"][0]
+        return {"path": shown, "status": "skipped", "key": key, "content_hash": digest, "dominant_emotion": dominant}
     models = ready_models(model_dir, params, out)
-    key = output_key(digest, models.version)
     try:
         windows, summary = score_video(path, params, models, digest)
     except MediaError as exc:
-        return _reject(out, path, digest, models.version, str(exc))
+        return _reject(out, path, digest, models.version, display_path(str(exc)))
     except Exception as exc:  # one bad file never stops a batch
-        return _reject(out, path, digest, models.version, f"{path}: {type(exc).__name__}: {exc}")
+        return _reject(out, path, digest, models.version, display_path(f"{shown}: {type(exc).__name__}: {exc}"))
     atomic.write_parquet(out / "windows" / f"{key}.parquet", windows)
-    atomic.write_parquet(out / "videos" / f"{key}.parquet", pl.DataFrame([summary]))
-    return {"path": str(path), "status": "scored", "key": key, "dominant_emotion": summary["dominant_emotion"]}
+    atomic.write_parquet(summary_path, pl.DataFrame([summary], schema=VIDEO_SCHEMA))
+    return {"path": shown, "status": "scored", "key": key, "content_hash": digest,
+            "dominant_emotion": summary["dominant_emotion"]}
 
 
 def _reject(out: Path, path: Path, digest: str | None, version: str, reason: str) -> dict:
     target = out / "rejects" / f"{reject_key(path, digest, version)}.parquet"
+    shown = display_path(path)
     if target.exists():
-        return {"path": str(path), "status": "skipped", "reason": reason}
-    atomic.write_parquet(target, pl.DataFrame([{"path": str(path), "content_hash": digest,
-                                                "model_version": version, "reason": reason}],
-                                              schema={"path": pl.Utf8, "content_hash": pl.Utf8,
-                                                      "model_version": pl.Utf8, "reason": pl.Utf8}))
-    return {"path": str(path), "status": "rejected", "reason": reason}
+        return {"path": shown, "status": "skipped", "reason": reason, "content_hash": digest}
+    atomic.write_parquet(target, pl.DataFrame([{"path": shown, "content_hash": digest, "model_version": version,
+                                                "reason": reason}], schema=REJECT_SCHEMA))
+    return {"path": shown, "status": "rejected", "reason": reason, "content_hash": digest}
 

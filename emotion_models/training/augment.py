@@ -36,9 +36,10 @@ def augment_face(pipeline: A.Compose, crop: np.ndarray, landmarks: np.ndarray, r
     size = crop.shape[0]
     points = landmarks.reshape(-1, 3)
     pipeline.set_random_seed(int(rng.integers(0, 2**31 - 1)))
+    if not np.any(points):  # all-zero landmarks mean "no mesh": keep them zero (and skip moving 468 points)
+        result = pipeline(image=crop, keypoints=np.zeros((0, 2), np.float32))
+        return result["image"].astype(np.uint8), landmarks.astype(np.float32)
     result = pipeline(image=crop, keypoints=points[:, :2] * size)
-    moved = np.asarray(result["keypoints"], dtype=np.float32).reshape(-1, 2) / size
     out = points.copy()
-    if np.any(points):  # all-zero landmarks mean "no mesh": keep them zero
-        out[:, :2] = moved
+    out[:, :2] = np.asarray(result["keypoints"], dtype=np.float32).reshape(-1, 2) / size
     return result["image"].astype(np.uint8), out.reshape(-1).astype(np.float32)

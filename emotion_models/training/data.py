@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import Literal
 
 import numpy as np
 import torch
@@ -12,13 +14,35 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from emotion_models.features.shards import FeatureStore
 
 Sample = dict[str, object]
+Balance = Literal["none", "class", "corpus_class"]
+
+
+def balanced_repeats(labels: dict[str, int], corpora: dict[str, str], balance: Balance, samples: int,
+                     rng: np.random.Generator) -> dict[str, int]:
+    """How often each clip is drawn in one epoch of ``samples`` draws with replacement.
+
+    "class": every class is equally likely; "corpus_class": every corpus is equally likely and,
+    within it, every class, so a large corpus does not drown a small one nor a frequent class a rare one.
+    """
+    ids = sorted(labels)
+    groups = [(labels[i],) if balance == "class" else (corpora[i], labels[i]) for i in ids]
+    group_size = Counter(groups)
+    if balance == "class":
+        weights = np.array([1.0 / (len(group_size) * group_size[g]) for g in groups])
+    else:
+        classes_in = Counter(corpus for corpus, _ in group_size)
+        weights = np.array([1.0 / (len(classes_in) * classes_in[g[0]] * group_size[g]) for g in groups])
+    draws = np.bincount(rng.choice(len(ids), size=samples, p=weights / weights.sum()), minlength=len(ids))
+    return {clip_id: int(n) for clip_id, n in zip(ids, draws) if n}
 
 
 class ShardDataset(IterableDataset):
     """Rows of a FeatureStore whose clip_id is in ``labels`` (clip_id -> class index).
 
     With ``shuffle`` the shard order changes every epoch (``set_epoch``) and rows pass through
-    a shuffle buffer, so training sees a fresh order without loading every clip.
+    a shuffle buffer, so training sees a fresh order without loading every clip. With ``corpora``
+    (clip_id -> corpus) and a ``balance`` other than "none", each epoch draws ``epoch_samples`` rows
+    with replacement (``balanced_repeats``), the same draws for the same seed and epoch.
     """
 
     def __init__(
@@ -31,20 +55,35 @@ class ShardDataset(IterableDataset):
         transform: Callable[[Sample, np.random.Generator], Sample] | None = None,
         buffer_size: int = 2048,
         extra_columns: tuple[str, ...] = (),
+        balance: Balance = "none",
+        corpora: dict[str, str] | None = None,
+        epoch_samples: int | None = None,
     ) -> None:
         self.store, self.arrays, self.labels = store, arrays, labels
         self.shuffle, self.seed, self.transform = shuffle, seed, transform
         self.buffer_size, self.extra_columns = buffer_size, extra_columns
+        if balance != "none" and corpora is None:
+            raise ValueError(f"balance={balance!r} needs the corpus of every clip")
+        self.balance, self.corpora = balance, corpora or {}
+        self.epoch_samples = epoch_samples or len(labels)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return self.epoch_samples if self.balance != "none" else len(self.labels)
+
+    def _repeats(self) -> dict[str, int]:
+        """clip_id -> times the clip is yielded this epoch."""
+        if self.balance == "none":
+            return dict.fromkeys(self.labels, 1)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return balanced_repeats(self.labels, self.corpora, self.balance, self.epoch_samples, rng)
 
     def _rows(self, rng: random.Random) -> Iterator[Sample]:
         worker = get_worker_info()
+        repeats = self._repeats()
         shards = list(self.store.iter_shards(self.arrays, self.arrays))
         if self.shuffle:
             rng.shuffle(shards)
@@ -54,7 +93,7 @@ class ShardDataset(IterableDataset):
             ids = table["clip_id"].to_list()
             extras = {c: table[c].to_list() for c in self.extra_columns}
             for row, clip_id in enumerate(ids):
-                if clip_id in self.labels:
+                for _ in range(repeats.get(clip_id, 0)):
                     sample: Sample = {name: np.array(values[row]) for name, values in arrays.items()}
                     sample.update(clip_id=clip_id, label=self.labels[clip_id])
                     sample.update({c: v[row] for c, v in extras.items()})

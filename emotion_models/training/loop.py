@@ -1,7 +1,7 @@
 """The training loop shared by the audio, face and video models.
 
 Plain and readable, like torchvision's references: Adam, ReduceLROnPlateau on validation
-accuracy, early stopping, the best checkpoint kept, metrics logged per epoch to the logger and
+accuracy (or a cosine decay, batch by batch), early stopping, the best checkpoint kept, metrics logged per epoch to the logger and
 to a CSV; optional mixup (as torchvision's ``--mixup-alpha``). Deterministic on CPU for a given
 seed; CUDA with AMP and pinned memory when present.
 Checkpoints hold tensors and a JSON string only, and load with ``torch.load(weights_only=True)``.
@@ -108,11 +108,12 @@ def mix_batch(batch: Batch, permutation: torch.Tensor, weight: float) -> Batch:
 
 def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, loss_fn: nn.Module,
               optimizer: torch.optim.Optimizer | None = None, scaler: torch.amp.GradScaler | None = None,
-              l1: float = 0.0, mixup_alpha: float = 0.0) -> tuple[float, float, float]:
+              l1: float = 0.0, mixup_alpha: float = 0.0,
+              batch_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> tuple[float, float, float]:
     """One pass; trains when ``optimizer`` is given. Returns (loss, accuracy, macro-F1).
 
     With ``mixup_alpha`` > 0 each training batch is mixed with a shuffled copy of itself and the
-    loss weighs both labels.
+    loss weighs both labels; ``batch_scheduler`` steps after every training batch.
     """
     training = optimizer is not None
     model.train(training)
@@ -141,6 +142,8 @@ def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, loss_f
             else:
                 loss.backward()
                 optimizer.step()
+            if batch_scheduler is not None:
+                batch_scheduler.step()
         total_loss += float(loss.detach()) * labels.shape[0]
         predictions.append(logits.detach().argmax(1).cpu())
         targets.append(labels.cpu())
@@ -165,15 +168,20 @@ def fit(
     """Train ``model`` (its forward takes a batch dict and returns logits); keep the best epoch.
 
     The checkpoint with the best validation score (``config.monitor``) is written to ``checkpoint_path`` (with
-    ``meta`` plus the epoch and its metrics) and the per-epoch history to ``history_path``.
+    ``meta`` plus the epoch, its validation accuracy and macro-F1 (NaN without validation clips) and the
+    monitored metric's name: scoring weighs the models by them) and the per-epoch history to ``history_path``.
     """
     device = select_device()
     model.to(device)
     loss_fn = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
     optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad),
                                  lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=config.lr_factor, patience=config.lr_patience)
+    if config.lr_schedule == "cosine":
+        scheduler, batch_scheduler = None, torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(config.epochs * len(train_loader), 1))
+    else:
+        batch_scheduler, scheduler = None, torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=config.lr_factor, patience=config.lr_patience)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
     history: list[EpochMetrics] = []
     best, since_best = -1.0, 0
@@ -183,15 +191,17 @@ def fit(
         for loader in (train_loader, val_loader):
             if hasattr(loader.dataset, "set_epoch"):
                 loader.dataset.set_epoch(epoch)
+        learning_rate = optimizer.param_groups[0]["lr"]
         train_loss, train_acc, _ = run_epoch(model, train_loader, device, loss_fn, optimizer, scaler, config.l1,
-                                             config.mixup_alpha)
+                                             config.mixup_alpha, batch_scheduler)
         val_loss, val_acc, val_f1 = run_epoch(model, val_loader, device, loss_fn)
         score = val_f1 if config.monitor == "val_macro_f1" else val_acc
         if math.isnan(score):  # no validation clips: fall back to training accuracy
             score = train_acc
-        scheduler.step(score)
+        if scheduler is not None:
+            scheduler.step(score)
         metrics = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, val_f1,
-                               optimizer.param_groups[0]["lr"], time.perf_counter() - start)
+                               learning_rate, time.perf_counter() - start)
         history.append(metrics)
         _write_history(history_path, history)
         report(f"epoch {epoch}: train loss {train_loss:.3f} acc {train_acc:.3f} | "
@@ -199,7 +209,7 @@ def fit(
         if score > best:
             best, since_best = score, 0
             save_checkpoint(checkpoint_path, model, {**meta, "epoch": epoch, "val_accuracy": val_acc,
-                                                     "val_macro_f1": val_f1})
+                                                     "val_macro_f1": val_f1, "monitor": config.monitor})
         else:
             since_best += 1
             if since_best >= config.early_stopping_patience:

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Literal
 
 Modality = Literal["audio", "face", "video"]
+# Audio containers an audio adapter accepts (the media layer decodes them all with PyAV), the
+# lossless ones first: where one clip comes in two containers, the first is kept.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a")
 
 
 class NameParseError(ValueError):
@@ -34,6 +37,9 @@ class Clip:
     emotion: str
     speaker_sex: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+    # A split the corpus itself fixes (FER2013's Usage): "test", or "train" (training or validation,
+    # drawn by speaker). None: the seeded speaker split decides.
+    fixed_split: Literal["train", "test"] | None = None
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,18 @@ Sex comes from ``VideoDemographics.csv``. https://github.com/CheyneyComputerScie
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
-from emotion_models.data.datasets.base import Clip, DatasetAdapter, NameParseError, RemoteFile, lookup, split_stem
+from emotion_models.data.datasets.base import (
+    AUDIO_EXTENSIONS,
+    Clip,
+    DatasetAdapter,
+    NameParseError,
+    RemoteFile,
+    lookup,
+    split_stem,
+)
 
 EMOTIONS = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
 LEVELS = {"LO", "MD", "HI", "XX"}
@@ -80,8 +89,18 @@ class _CremaD(DatasetAdapter):
 class CremaDAudio(_CremaD):
     name = "crema_d_audio"
     modality = "audio"
-    extensions = (".wav",)
+    extensions = AUDIO_EXTENSIONS
     folder = "AudioWAV"
+
+    def media_files(self, root: Path) -> Iterator[Path]:
+        """Each clip once: CREMA-D ships AudioWAV/ and AudioMP3/ copies of one clip name; the
+        first container of AUDIO_EXTENSIONS (lossless before MP3) is kept."""
+        kept: dict[str, Path] = {}
+        for path in super().media_files(root):
+            other = kept.get(path.stem)
+            if other is None or self.extensions.index(path.suffix.lower()) < self.extensions.index(other.suffix.lower()):
+                kept[path.stem] = path
+        yield from sorted(kept.values())
 
 
 class CremaDVideo(_CremaD):

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emotion_models.data.datasets.base import Clip, DatasetAdapter, NameParseError, RemoteFile, lookup, split_stem
+from emotion_models.data.datasets.base import (
+    AUDIO_EXTENSIONS,
+    Clip,
+    DatasetAdapter,
+    NameParseError,
+    RemoteFile,
+    lookup,
+    split_stem,
+)
 
 EMOTIONS = {
     "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
@@ -38,7 +46,7 @@ class RavdessAudio(DatasetAdapter):
     name = "ravdess_audio"
     corpus = "ravdess"
     modality = "audio"
-    extensions = (".wav",)
+    extensions = AUDIO_EXTENSIONS
     homepage = "https://zenodo.org/records/1188976"
 
     def remote_files(self, metadata_dir: Path | None) -> list[RemoteFile]:

@@ -1,5 +1,6 @@
-"""SAVEE: ``<speaker>/<code><nn>.wav|avi`` or ``<speaker>_<code><nn>.wav`` with speakers DC, JE,
-JK, KL (all male) and codes a, d, f, h, n, sa, su. Registration required:
+"""SAVEE: ``<speaker>/<code><nn>.wav|avi`` or ``<speaker>_<code><nn>.wav`` (audio in any container,
+e.g. ``JK_a01.flac``) with speakers DC, JE, JK, KL (all male) and codes a, d, f, h, n, sa, su.
+Registration required:
 http://kahlan.eps.surrey.ac.uk/savee/"""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from emotion_models.data.datasets.base import Clip, DatasetAdapter, NameParseError
+from emotion_models.data.datasets.base import AUDIO_EXTENSIONS, Clip, DatasetAdapter, NameParseError
 
 EMOTIONS = {"a": "anger", "d": "disgust", "f": "fear", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprise"}
 SPEAKERS = ("DC", "JE", "JK", "KL")
@@ -32,7 +33,7 @@ class SaveeAudio(DatasetAdapter):
     name = "savee_audio"
     corpus = "savee"
     modality = "audio"
-    extensions = (".wav",)
+    extensions = AUDIO_EXTENSIONS
     homepage = "http://kahlan.eps.surrey.ac.uk/savee/"
     gated = GATED
 

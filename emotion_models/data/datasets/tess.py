@@ -1,11 +1,12 @@
-"""TESS: ``{OAF|YAF}_<word>_<emotion>.wav``; two female speakers (older/younger), 'ps' is
-pleasant surprise. https://doi.org/10.5683/SP2/E8H2MF"""
+"""TESS: ``<SPEAKER>_<emotion folder>/{OAF|YAF}_<word>_<emotion>.wav`` (or any audio container,
+e.g. the 16 kHz FLAC copy in ../shared); two female speakers (older/younger), 'ps' is pleasant
+surprise. https://doi.org/10.5683/SP2/E8H2MF"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from emotion_models.data.datasets.base import Clip, DatasetAdapter, NameParseError, RemoteFile, lookup
+from emotion_models.data.datasets.base import AUDIO_EXTENSIONS, Clip, DatasetAdapter, NameParseError, RemoteFile, lookup
 
 EMOTIONS = {
     "angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happy",
@@ -28,7 +29,7 @@ class Tess(DatasetAdapter):
     name = "tess"
     corpus = "tess"
     modality = "audio"
-    extensions = (".wav",)
+    extensions = AUDIO_EXTENSIONS
     homepage = "https://doi.org/10.5683/SP2/E8H2MF"
 
     def remote_files(self, metadata_dir: Path | None) -> list[RemoteFile]:
