@@ -35,8 +35,6 @@ def fresh_clone(project: Path, target: Path) -> Path:
     return target
 
 
-@pytest.mark.xfail(reason="failed in the last full run on the merged pipeline (not yet diagnosed): see the session note",
-                   strict=False)
 def test_push_then_pull_into_a_fresh_clone_restores_models(pipeline_project, tmp_path):
     remote = tmp_path / "remote"
     dvc(pipeline_project, "remote", "add", "--default", "--force", "team", str(remote))
@@ -48,7 +46,7 @@ def test_push_then_pull_into_a_fresh_clone_restores_models(pipeline_project, tmp
     for model in ("audio", "face", "video"):
         assert filecmp.cmp(pipeline_project / "models" / model / "model.pt", clone / "models" / model / "model.pt",
                            shallow=False)
-    assert "up to date" in dvc(clone, "status").stdout
+    assert "up to date" in dvc(clone, "status", "dvc.yaml").stdout  # tuning/dvc.yaml runs only on demand
 
     # Exactly repeatable on one machine: retrain and re-evaluate the audio model in the clone.
     dvc(clone, "repro", "--force", "--single-item", "audio_train")
