@@ -81,6 +81,15 @@ def test_rescan_of_unchanged_files_reads_no_file(folder, tmp_path, hashed):
     assert again.digests == first.digests
 
 
+def test_a_name_that_is_not_utf8_is_cached_and_found_again(folder, tmp_path, hashed):
+    odd = make(Path(os.fsdecode(os.fsencode(folder) + b"/copy \xff.mp4")), b"odd name")  # legal on Linux
+    out = tmp_path / "out"
+    first = scan_and_hash([str(folder)], EXTENSIONS, out)
+    assert first.digests[str(odd)] == hashlib.sha256(b"odd name").hexdigest()
+    hashed.clear()
+    assert scan_and_hash([str(folder)], EXTENSIONS, out).digests == first.digests and hashed == []
+
+
 def test_changed_size_mtime_or_inode_rehashes_only_that_file(folder, tmp_path, hashed):
     out = tmp_path / "out"
     scan_and_hash([str(folder)], EXTENSIONS, out)
@@ -124,7 +133,7 @@ def test_cache_forgets_deleted_files_and_keeps_other_folders(folder, tmp_path):
     scan_and_hash([str(folder)], EXTENSIONS, out)
     (folder / "clip4.mp4").unlink()
     scan_and_hash([str(folder)], EXTENSIONS, out)
-    cached = set(pl.read_parquet(out / "cache" / "fingerprints.parquet")["path"])
+    cached = {os.fsdecode(p) for p in pl.read_parquet(out / "cache" / "fingerprints.parquet")["path"]}
     assert str(other / "elsewhere.mp4") in cached and str(folder / "clip0.mp4") in cached
     assert str(folder / "clip4.mp4") not in cached
 
@@ -209,9 +218,8 @@ def test_a_run_with_nothing_new_reads_no_video_and_loads_no_model(folder, tmp_pa
     import subprocess
     import sys
 
-    from tests.conftest import REPO
-
     from emotion_models.params import load_params
+    from tests.conftest import REPO
 
     models, out = checkpoints(tmp_path / "models"), tmp_path / "out"
     version = model_version(models, load_params(REPO / "params.yaml").video.fusion)

@@ -109,7 +109,8 @@ def scan_videos(folders: Iterable[str | os.PathLike], extensions: Iterable[str])
 
 
 class FingerprintCache:
-    """(path, size, mtime_ns, inode) -> content hash, stored under ``OUT/cache/``."""
+    """(path, size, mtime_ns, inode) -> content hash, stored under ``OUT/cache/``; paths are kept as
+    their bytes (a Linux file name need not be UTF-8)."""
 
     def __init__(self, out: str | os.PathLike) -> None:
         self.file = Path(out) / CACHE_DIR / "fingerprints.parquet"
@@ -122,7 +123,8 @@ class FingerprintCache:
             except Exception:  # a damaged cache costs one full rehash, never a failed run
                 table = None
             if table is not None:
-                self._entries = {path: ((size, mtime, inode), digest) for path, size, mtime, inode, digest in
+                self._entries = {os.fsdecode(path): ((size, mtime, inode), digest)
+                                 for path, size, mtime, inode, digest in
                                  zip(*(table[c].to_list() for c in ("path", "size", "mtime_ns", "inode",
                                                                     "content_hash")))}
 
@@ -148,9 +150,9 @@ class FingerprintCache:
         paths = list(self._entries)
         keys = [self._entries[p][0] for p in paths]
         atomic.write_parquet(self.file, pl.DataFrame(
-            {"path": paths, "size": [k[0] for k in keys], "mtime_ns": [k[1] for k in keys],
+            {"path": [os.fsencode(p) for p in paths], "size": [k[0] for k in keys], "mtime_ns": [k[1] for k in keys],
              "inode": [k[2] for k in keys], "content_hash": [self._entries[p][1] for p in paths]},
-            schema={"path": pl.Utf8, "size": pl.Int64, "mtime_ns": pl.Int64, "inode": pl.UInt64,
+            schema={"path": pl.Binary, "size": pl.Int64, "mtime_ns": pl.Int64, "inode": pl.UInt64,
                     "content_hash": pl.Utf8}))
 
 
