@@ -272,7 +272,7 @@ def medians(rows: list[dict], keys: tuple[str, ...]) -> list[dict]:
     """One row per (keys) group: the median of every numeric column, and the repeat count."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+        groups.setdefault(tuple(row.get(k) for k in keys), []).append(row)
     table = []
     for group, members in groups.items():
         numeric = [k for k, v in members[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -304,6 +304,7 @@ def bench_scoring(options) -> None:
                     rows.append({"scenario": "startup", "code": code_name, **run_scenario(
                         code, env, "startup", params["on"], options.model_dir, str(startup[0]), str(startup[1]),
                         str(time.time()))})
+                    print(json.dumps(rows[-1]), flush=True)
                     for kind in kinds:
                         for flag in ("on", "off"):
                             result = run_scenario(code, env, "score", str(inputs[kind]), params[flag],
