@@ -171,3 +171,31 @@ def test_parallel_extraction_matches_serial(tmp_path):
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     (_, arrays), *_ = list(parallel.iter_shards(["stats"], {"stats": (69,)}))
     assert np.isfinite(arrays["stats"]).all()
+
+
+STATISTICS_OF_A_TONE = """
+import numpy as np
+from emotion_models.features.audio import signal_features
+from emotion_models.params import AudioFeatureConfig
+config = AudioFeatureConfig(representation="mfcc_cnn")
+tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32)
+print(signal_features(tone, config)["stats"][:3])
+"""
+
+
+def test_processes_starting_together_on_a_fresh_install_do_not_crash(tmp_path):
+    """librosa's numba kernels are compiled and cached on first use; feature workers starting together
+    on a fresh install must not corrupt that cache (numba issue 10128: a later process segfaulted)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}  # an empty cache, as after install
+    run = [sys.executable, "-c", STATISTICS_OF_A_TONE]
+    workers = [subprocess.Popen(run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(3)]
+    results = [(worker.wait(timeout=600), *worker.communicate()) for worker in workers]
+    later = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
+    for code, out, err in [*results, (later.returncode, later.stdout, later.stderr)]:
+        assert code == 0, err[-2000:]
+        assert out == results[0][1]

@@ -19,6 +19,12 @@ alone): MFCC statistics 54%, with prosody 59%, so the audio model's head sees th
 
 from __future__ import annotations
 
+import fcntl
+import os
+import tempfile
+import threading
+from pathlib import Path
+
 import librosa
 import numpy as np
 
@@ -96,6 +102,41 @@ def fix_length(signal: np.ndarray, length: int) -> np.ndarray:
         return signal[start:start + length]
     missing = length - signal.shape[0]
     return np.pad(signal, (missing // 2, missing - missing // 2))
+
+
+_librosa_compiled = False
+_librosa_compiling = threading.Lock()
+
+
+def compile_librosa() -> None:
+    """Load (or compile) librosa's numba kernels once per process, one process at a time.
+
+    librosa compiles them on first use and caches them on disk; processes compiling at the same
+    time (feature workers, Dask workers on a fresh install) can mix their cache files (numba
+    issue 10128), and every later process that loads them crashes with a segmentation fault. The
+    first use in each process therefore takes a lock file shared by all of this user's processes.
+    """
+    global _librosa_compiled
+    if _librosa_compiled:
+        return
+    with _librosa_compiling:
+        if _librosa_compiled:
+            return
+        lock_path = Path(tempfile.gettempdir()) / f"emotion-pipeline-librosa-{os.getuid()}.lock"
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                for dtype in (np.float32, np.float64):  # jit kernels compile per dtype
+                    tone = np.sin(np.arange(8000) * 0.1).astype(dtype)  # 0.5 s: 16 MFCC frames
+                    librosa.yin(tone, fmin=100, fmax=600, sr=16000, frame_length=PROSODY_FRAME,
+                                hop_length=PROSODY_HOP)
+                    librosa.feature.zero_crossing_rate(tone, frame_length=PROSODY_FRAME, hop_length=PROSODY_HOP)
+                    librosa.feature.spectral_flatness(y=tone, n_fft=PROSODY_FRAME, hop_length=PROSODY_HOP)
+                    librosa.feature.delta(librosa.feature.mfcc(y=tone, sr=16000, n_mfcc=13))
+                    librosa.effects.trim(tone)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        _librosa_compiled = True
 
 
 def check_signal(signal: np.ndarray, config: AudioFeatureConfig, source: str) -> None:
@@ -179,6 +220,7 @@ def signal_features(signal: np.ndarray, config: AudioFeatureConfig, threads: int
     (``embedding`` or ``mfcc``, see ``input_shapes``) and utterance ``stats``, both of the trimmed
     signal. Training clips and video windows go through this same function. ``threads``: the
     Whisper encoder's CPU threads (0: up to 4)."""
+    compile_librosa()
     speech = trim_silence(signal, config)
     if config.representation == "mfcc_cnn":
         representation = mfcc_image(speech, config)

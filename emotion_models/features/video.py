@@ -26,7 +26,7 @@ from typing import Any
 import librosa
 import numpy as np
 
-from emotion_models.features.audio import WINDOW_PREFIX, input_shapes, signal_features
+from emotion_models.features.audio import WINDOW_PREFIX, compile_librosa, input_shapes, signal_features
 from emotion_models.features.face import LANDMARK_VALUES, NoFaceError, preprocessor_for
 from emotion_models.features.media import MediaError, MediaInfo, decode_audio, iter_frames, probe
 from emotion_models.features.shards import Extracted
@@ -140,6 +140,7 @@ def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[f
         return
     rate = params.audio.features.sample_rate
     if rate != SAMPLE_RATE:
+        compile_librosa()
         signal = librosa.resample(signal, orig_sr=SAMPLE_RATE, target_sr=rate)
     for index, (start, end) in enumerate(windows):
         piece = signal[int(start * rate):int(end * rate)]
