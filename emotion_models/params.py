@@ -99,6 +99,10 @@ class TrainConfig(Strict):
     # A balanced sampler already evens the classes, so the loss is then not class-weighted.
     balance: Literal["none", "class", "corpus_class"] = "none"
     epoch_samples: int | None = Field(None, gt=0)
+    # After the epoch is chosen on the validation speakers, train again from the same start on the
+    # training and validation speakers together for that many epochs (same learning rates) and
+    # deliver that model; its checkpoint keeps the selection run's validation numbers.
+    refit: bool = False
 
 
 class AudioFeatureConfig(Strict):

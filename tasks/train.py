@@ -8,19 +8,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+import torch
 from torch import nn
 
 from emotion_models import paths
 from emotion_models.features.shards import FeatureStore
 from emotion_models.labels import CLASS_NAMES
 from emotion_models.nets.spec import ModelSpec
-from emotion_models.params import Params, apply_overrides
+from emotion_models.params import Params, TrainConfig, apply_overrides
 from emotion_models.training.data import ShardDataset, make_loader
 from emotion_models.training.loop import (
     EpochMetrics,
     class_weights,
     fit,
     load_checkpoint,
+    refit,
     save_checkpoint,
     seed_everything,
     select_device,
@@ -117,22 +119,19 @@ def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.i
     if not train_labels:
         raise RuntimeError(f"{spec.name}: no extracted training clips; run the {spec.name}_features stage first")
     config = spec.model_config(params)
+    train_config = spec.train_config(params)
     model = spec.build(config)
     start = initialise(spec, model, config, report) if pretrained and spec.pretrain_config(params) else None
-    spec.prepare(model, store, arrays, set(train_labels))
-    train_config = spec.train_config(params)
-    device = select_device()
-    corpora = clip_corpora(train_labels) if train_config.balance != "none" else None
-    train_data = ShardDataset(store, arrays, train_labels, shuffle=True, seed=params.seed,
-                              transform=spec.train_transform(params, model), balance=train_config.balance,
-                              corpora=corpora, epoch_samples=train_config.epoch_samples)
+    train_data = _training_data(spec, params, store, arrays, model, train_labels)
     val_data = ShardDataset(store, arrays, val_labels)
     report(f"{spec.name}: {len(train_labels)} training and {len(val_labels)} validation clips"
-           + (f"; {len(train_data)} {train_config.balance}-balanced draws per epoch" if corpora else ""))
+           + (f"; {len(train_data)} {train_config.balance}-balanced draws per epoch"
+              if train_config.balance != "none" else ""))
     meta = {"model": spec.name, "config": config, "class_names": list(CLASS_NAMES), "feature_key": store.key,
             "train_clips": len(train_labels), "val_clips": len(val_labels), "seed": params.seed,
             "tuned": overrides, "pretrained": start, **(meta or {})}
-    return fit(
+    device = select_device()
+    history = fit(
         model,
         make_loader(train_data, train_config.batch_size, train_config.num_workers, device),
         make_loader(val_data, train_config.batch_size, train_config.num_workers, device),
@@ -140,7 +139,49 @@ def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.i
         out_dir / "model.pt",
         out_dir / "history.csv",
         meta,
-        weights=class_weights(list(train_labels.values()))
-        if train_config.class_weighted_loss and train_config.balance == "none" else None,
+        weights=_loss_weights(train_config, train_labels),
         report=report,
     )
+    if train_config.refit and val_labels:
+        _refit_with_validation(spec, params, store, arrays, {**train_labels, **val_labels}, history,
+                               out_dir / "model.pt", report)
+    return history
+
+
+def _training_data(spec: ModelSpec, params: Params, store: FeatureStore, arrays: dict, model: nn.Module,
+                   labels: dict[str, int]) -> ShardDataset:
+    """The shuffled, augmented, balanced training rows; standardisation fitted on ``labels``' clips."""
+    train_config = spec.train_config(params)
+    spec.prepare(model, store, arrays, set(labels))
+    corpora = clip_corpora(labels) if train_config.balance != "none" else None
+    return ShardDataset(store, arrays, labels, shuffle=True, seed=params.seed,
+                        transform=spec.train_transform(params, model), balance=train_config.balance,
+                        corpora=corpora, epoch_samples=train_config.epoch_samples)
+
+
+def _loss_weights(train_config: TrainConfig, labels: dict[str, int]) -> torch.Tensor | None:
+    """Class weights for the loss when it is class-weighted and no balanced sampler evens the classes."""
+    if train_config.class_weighted_loss and train_config.balance == "none":
+        return class_weights(list(labels.values()))
+    return None
+
+
+def _refit_with_validation(spec: ModelSpec, params: Params, store: FeatureStore, arrays: dict,
+                           labels: dict[str, int], history: list[EpochMetrics], checkpoint: Path,
+                           report: Callable[[str], None]) -> None:
+    """``train.refit``: train again from the same start on training + validation clips for the
+    epochs the selection run chose, and replace its checkpoint (keeping its validation numbers)."""
+    _, chosen = load_checkpoint(checkpoint)
+    epochs = int(chosen["epoch"])
+    seed_everything(params.seed)
+    config = spec.model_config(params)
+    model = spec.build(config)
+    if chosen.get("pretrained"):
+        initialise(spec, model, config, lambda _: None)
+    train_config = spec.train_config(params)
+    data = _training_data(spec, params, store, arrays, model, labels)
+    report(f"{spec.name}: refit on {len(labels)} training and validation clips for the chosen {epochs} epochs")
+    refit(model, make_loader(data, train_config.batch_size, train_config.num_workers, select_device()),
+          train_config, [h.learning_rate for h in history[:epochs]], checkpoint,
+          {**chosen, "train_clips": len(labels), "refit": {"epochs": epochs, "clips": len(labels)}},
+          weights=_loss_weights(train_config, labels), report=report)

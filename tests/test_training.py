@@ -163,3 +163,43 @@ def test_cross_validation_report_gives_each_fold_the_mean_and_std_and_the_pooled
         "folds": 2, "n": 6, "accuracy_mean": 0.625, "accuracy_std": savee["accuracy"]["std"],
         "macro_f1_mean": 0.625, "macro_f1_std": savee["macro_f1"]["std"]}
     assert summary["leave_corpus_out"] == {"tess": {"n": 2, "accuracy": 0.5, "macro_f1": 0.5}}
+
+
+def _audio_clip_features(row: dict) -> Extracted:
+    """Embedding and statistics whose mean moves with the clip's class (a learnable toy corpus)."""
+    rng = np.random.default_rng(int(row["clip_id"][4:]))
+    label = int(row["clip_id"][4:]) % 5
+    return Extracted(row, {"embedding": (rng.normal(label, 1.0, 768)).astype(np.float32),
+                           "stats": rng.normal(0.0, 1.0, 69).astype(np.float32)})
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_refit_trains_on_training_and_validation_clips_for_the_chosen_epochs(in_tmp_project, refit):
+    from emotion_models.nets.audio import AudioSpec
+    from emotion_models.params import load_params
+    from tasks.train import train
+    from tests.conftest import REPO
+
+    params = load_params(REPO / "params.yaml")
+    section = params.audio.model_copy(update={"train": params.audio.train.model_copy(
+        update={"epochs": 5, "early_stopping_patience": 5, "balance": "none", "refit": refit})})
+    params = params.model_copy(update={"audio": section})
+    spec = AudioSpec()
+    store = spec.store(params, root=in_tmp_project / "store")
+    extract([{"clip_id": f"clip{i}", "path": f"/x/clip{i}.flac"} for i in range(60)], _audio_clip_features, store,
+            workers=1, shard_rows=32)
+    labels = {f"clip{i}": i % 5 for i in range(60)}
+    splits = {"train": {k: v for k, v in labels.items() if int(k[4:]) < 40},
+              "val": {k: v for k, v in labels.items() if int(k[4:]) >= 40}}
+    history = train(spec, params, report=lambda _: None, out_dir=in_tmp_project, use_tuned=False, store=store,
+                    splits=splits)
+    model, meta = spec.load(in_tmp_project / "model.pt")
+    seen = [f"clip{i}" for i in range(60 if refit else 40)]  # standardised on the clips it trained on
+    expected = np.mean([_audio_clip_features({"clip_id": c}).arrays["embedding"] for c in seen], axis=0)
+    assert np.allclose(model.mean.numpy(), expected, atol=1e-4)
+    assert len(history) == 5 and 1 <= meta["epoch"] <= 5
+    assert meta["val_accuracy"] == history[meta["epoch"] - 1].val_accuracy  # the selection run's validation
+    if refit:
+        assert meta["refit"] == {"epochs": meta["epoch"], "clips": 60} and meta["train_clips"] == 60
+    else:
+        assert "refit" not in meta and meta["train_clips"] == 40

@@ -2,7 +2,8 @@
 
 Plain and readable, like torchvision's references: Adam, ReduceLROnPlateau on validation
 accuracy (or a cosine decay, batch by batch), early stopping, the best checkpoint kept, metrics logged per epoch to the logger and
-to a CSV; optional mixup (as torchvision's ``--mixup-alpha``). Deterministic on CPU for a given
+to a CSV; optional mixup (as torchvision's ``--mixup-alpha``); optionally a refit on training and
+validation data for the chosen number of epochs. Deterministic on CPU for a given
 seed; CUDA with AMP and pinned memory when present.
 Checkpoints hold tensors and a JSON string only, and load with ``torch.load(weights_only=True)``.
 """
@@ -216,6 +217,32 @@ def fit(
                 report(f"early stopping: no {config.monitor} gain for {since_best} epochs (best {best:.3f})")
                 break
     return history
+
+
+def refit(model: nn.Module, train_loader: DataLoader, config: TrainConfig, learning_rates: list[float],
+          checkpoint_path: Path, meta: dict, weights: torch.Tensor | None = None,
+          report: Callable[[str], None] = log.info) -> None:
+    """Train ``model`` once more for as many epochs as ``learning_rates`` holds (the epochs the
+    selection run chose), without validation, replaying that run's learning rate per epoch (the
+    cosine schedule batch by batch, as ``fit``); the final weights are written with ``meta``."""
+    device = select_device()
+    model.to(device)
+    loss_fn = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
+    optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad),
+                                 lr=config.learning_rate, weight_decay=config.weight_decay)
+    batch_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(config.epochs * len(train_loader), 1)) if config.lr_schedule == "cosine" else None
+    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
+    for epoch, learning_rate in enumerate(learning_rates, start=1):
+        if hasattr(train_loader.dataset, "set_epoch"):
+            train_loader.dataset.set_epoch(epoch)
+        if batch_scheduler is None:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
+        train_loss, train_acc, _ = run_epoch(model, train_loader, device, loss_fn, optimizer, scaler, config.l1,
+                                             config.mixup_alpha, batch_scheduler)
+        report(f"refit epoch {epoch}/{len(learning_rates)}: train loss {train_loss:.3f} acc {train_acc:.3f}")
+    save_checkpoint(checkpoint_path, model, meta)
 
 
 def _write_history(path: Path, history: list[EpochMetrics]) -> None:
