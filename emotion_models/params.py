@@ -210,6 +210,7 @@ class FaceConfig(Strict):
     augment: FaceAugmentConfig = FaceAugmentConfig()
     pretrain: PretrainConfig = PretrainConfig()
     train: TrainConfig = TrainConfig()
+    evaluation: CrossValidationConfig = CrossValidationConfig()
     gallery_size: int = 8
 
 

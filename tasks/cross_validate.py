@@ -105,6 +105,21 @@ def protocol_folds(speakers: dict[str, list[str]], config: CrossValidationConfig
     return folds + (corpus_folds(speakers, val_fraction) if config.leave_corpus_out else [])
 
 
+MAX_LISTED_SPEAKERS = 30  # a corpus with more (FER2013: one "speaker" per image) is given as a count
+
+
+def speaker_list(speakers: frozenset[Speaker]) -> list[str]:
+    """The speakers' names, sorted; a corpus with more than MAX_LISTED_SPEAKERS of them as
+    "<corpus>: <n> speakers", so reports and logs stay readable."""
+    by_corpus: dict[str, list[str]] = {}
+    for corpus, speaker in speakers:
+        by_corpus.setdefault(corpus, []).append(speaker)
+    names = [s for members in by_corpus.values() if len(members) <= MAX_LISTED_SPEAKERS for s in members]
+    counts = [f"{corpus}: {len(members)} speakers" for corpus, members in sorted(by_corpus.items())
+              if len(members) > MAX_LISTED_SPEAKERS]
+    return sorted(names) + counts
+
+
 def run_fold(spec: ModelSpec, params: Params, fold: Fold, clips: pl.DataFrame,
              report: Callable[[str], None]) -> dict:
     """Train on the fold's training speakers, select on its validation speakers, test on the rest."""
@@ -113,8 +128,7 @@ def run_fold(spec: ModelSpec, params: Params, fold: Fold, clips: pl.DataFrame,
                      if who in members}
               for part, members in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
     datasets = dict(zip(clips["clip_id"].to_list(), clips["dataset"].to_list()))
-    report(f"{fold.protocol} {fold.name}: test {sorted(s for _, s in fold.test)}, "
-           f"validation {sorted(s for _, s in fold.val)}")
+    report(f"{fold.protocol} {fold.name}: test {speaker_list(fold.test)}, validation {speaker_list(fold.val)}")
     with tempfile.TemporaryDirectory() as tmp:
         history = train(spec, params, report=report, out_dir=Path(tmp), use_tuned=False, store=spec.store(params),
                         splits=labels)
@@ -122,8 +136,8 @@ def run_fold(spec: ModelSpec, params: Params, fold: Fold, clips: pl.DataFrame,
         metrics, _, y_true, y_pred = score_store(spec, params, spec.store(params), labels["test"], datasets,
                                                  model, meta)
     report(f"{fold.protocol} {fold.name}: accuracy {metrics['accuracy']:.3f} macro-F1 {metrics['macro_f1']:.3f}")
-    return {"protocol": fold.protocol, "fold": fold.name, "test_speakers": sorted(s for _, s in fold.test),
-            "val_speakers": sorted(s for _, s in fold.val),
+    return {"protocol": fold.protocol, "fold": fold.name, "test_speakers": speaker_list(fold.test),
+            "val_speakers": speaker_list(fold.val),
             "train_corpora": sorted({corpus for corpus, _ in fold.train}), "n": metrics["n"],
             "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "epoch": meta.get("epoch"),
             "epochs_run": len(history), "y_true": y_true, "y_pred": y_pred}

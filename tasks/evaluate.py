@@ -199,14 +199,15 @@ def cross_validation_extras(spec: ModelSpec, params: Params) -> dict:
 
 def report_extras(spec: ModelSpec, params: Params) -> dict:
     """Extra content of a model's evaluation report (keyword arguments of ``evaluate``): the
-    audio model's cross-validation and peers, the face model's Grad-CAM gallery, the video
+    audio model's cross-validation and peers, the face model's cross-validation and Grad-CAM gallery, the video
     model's per-modality ablations."""
     if spec.name == "audio":
         return {**cross_validation_extras(spec, params), "notes": [PEERS["audio"]]}
     if spec.name == "face":
         from emotion_models.reports.gradcam import evaluation_gallery
 
-        return {"gallery": evaluation_gallery(spec, params, params.face.gallery_size)}
+        return {**cross_validation_extras(spec, params),
+                "gallery": evaluation_gallery(spec, params, params.face.gallery_size)}
     if spec.name == "video":
         return {"sections": ablation_sections(spec, params)}
     return {}

@@ -71,6 +71,14 @@ def test_face_outputs_are_well_formed(pipeline_project):
     assert meta["pretrained"]["datasets"] == ["fer2013"] and meta["train_clips"] > pretrained["train_clips"]
     train_subjects = set(manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "train"))["speaker_id"])
     assert not train_subjects & set(test_faces["speaker_id"])
+    # CK+ subject cross-validation (face.evaluation): every subject tested once, by a fold that never saw it
+    ck_plus = manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("modality") == "face"))
+    assert metrics["cross_validation"]["ck_plus_speaker_folds"]["folds"] == 5
+    assert metrics["cross_validation"]["ck_plus_speaker_folds"]["n"] == ck_plus.height
+    folds = json.loads((pipeline_project / "reports" / "face" / "cross_validation.json").read_text())
+    tested = [s for f in folds["protocols"]["ck_plus_speaker_folds"]["folds"] for s in f["test_speakers"]]
+    assert sorted(tested) == sorted(set(ck_plus["speaker_id"]))
+    assert "Speaker cross-validation, ck_plus" in html
 
 
 def test_video_branch_runs_on_real_and_composed_clips(pipeline_project):

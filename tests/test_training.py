@@ -203,3 +203,11 @@ def test_refit_trains_on_training_and_validation_clips_for_the_chosen_epochs(in_
         assert meta["refit"] == {"epochs": meta["epoch"], "clips": 60} and meta["train_clips"] == 60
     else:
         assert "refit" not in meta and meta["train_clips"] == 40
+
+
+def test_fold_speakers_of_a_corpus_of_single_images_are_counted_not_listed():
+    from tasks.cross_validate import speaker_list
+
+    speakers = frozenset({("ck_plus", "S010"), ("ck_plus", "S005")} | {("fer2013", f"img{i}") for i in range(500)})
+    assert speaker_list(speakers) == ["S005", "S010", "fer2013: 500 speakers"]
+    assert speaker_list(frozenset({("savee", "JE"), ("savee", "DC")})) == ["DC", "JE"]
