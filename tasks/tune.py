@@ -52,6 +52,9 @@ def run_trial(model: str, params: Params, trial: int, hyperparameters: dict) -> 
     """Train one candidate for ``tune.epochs`` epochs; returns its best validation metrics."""
     spec = get_spec(model)
     trial_params = apply_overrides(params, model, {**hyperparameters, "epochs": params.tune.epochs})
+    section = getattr(trial_params, model)  # a trial is judged on its validation speakers: no refit on them
+    trial_params = trial_params.model_copy(
+        update={model: section.model_copy(update={"train": section.train.model_copy(update={"refit": False})})})
     store = None
     key = spec.feature_key(trial_params)
     if key != spec.feature_key(params):  # this candidate changes the features: extract them apart, once
