@@ -103,8 +103,7 @@ def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.i
     (and the log says so). ``out_dir`` and ``store`` redirect outputs and inputs (tuning trials);
     ``splits`` ({"train": labels, "val": labels}) replaces the manifest's split (cross-validation).
     A model with a pretraining stage starts from its checkpoint when ``pretrained``; ``meta`` is
-    added to the checkpoint's. With ``train.refit`` the delivered checkpoint is then retrained on
-    training + validation clips for the chosen epochs; the returned history is the selection run's.
+    added to the checkpoint's.
     """
     overrides = best_hyperparameters(spec.name) if use_tuned else {}
     if overrides:
