@@ -174,9 +174,15 @@ def test_parallel_extraction_matches_serial(tmp_path):
 
 
 STATISTICS_OF_A_TONE = """
+import sys, time
+from pathlib import Path
 import numpy as np
 from emotion_models.features.audio import signal_features
 from emotion_models.params import AudioFeatureConfig
+folder = Path(sys.argv[1])
+(folder / f"ready-{sys.argv[2]}").touch()
+while not (folder / "go").exists():  # every worker starts librosa at the same moment
+    time.sleep(0.01)
 config = AudioFeatureConfig(representation="mfcc_cnn")
 tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32)
 print(signal_features(tone, config)["stats"][:3])
@@ -189,13 +195,18 @@ def test_processes_starting_together_on_a_fresh_install_do_not_crash(tmp_path):
     import os
     import subprocess
     import sys
+    import time
 
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}  # an empty cache, as after install
-    run = [sys.executable, "-c", STATISTICS_OF_A_TONE]
-    workers = [subprocess.Popen(run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for _ in range(3)]
-    results = [(worker.wait(timeout=600), *worker.communicate()) for worker in workers]
-    later = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
-    for code, out, err in [*results, (later.returncode, later.stdout, later.stderr)]:
+    workers = [subprocess.Popen([sys.executable, "-c", STATISTICS_OF_A_TONE, str(tmp_path), str(n)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(4)]
+    deadline = time.monotonic() + 300
+    while len(list(tmp_path.glob("ready-*"))) < len(workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (tmp_path / "go").touch()
+    results = [(*worker.communicate(timeout=600), worker.returncode) for worker in workers]
+    later = subprocess.run([sys.executable, "-c", STATISTICS_OF_A_TONE, str(tmp_path), "later"], env=env,
+                           capture_output=True, text=True, timeout=600)
+    for out, err, code in [*results, (later.stdout, later.stderr, later.returncode)]:
         assert code == 0, err[-2000:]
-        assert out == results[0][1]
+        assert out == results[0][0]
