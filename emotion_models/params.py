@@ -291,6 +291,9 @@ class ScoringConfig(Strict):
     # videos with larger frames decode reference frames only (B-frames skipped): -37% decoding CPU at
     # 720p and 1080p; a sampled frame may come up to ~2 frames (66 ms at 30 fps) after its time
     skip_nonref_frames_above: int | None = 640 * 480
+    # onnx: the graphs of stage scoring_export on ONNX Runtime (no torch in scoring); torch: the checkpoints
+    runtime: Literal["onnx", "torch"] = "onnx"
+    quantise: bool = True  # scoring_export: the face CNNs in int8, calibrated on training crops
 
 
 class TuneConfig(Strict):

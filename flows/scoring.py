@@ -69,7 +69,7 @@ def score_flow(folders: list[str], out: str, params_path: str | None = None, mod
     out_path, models = Path(out).absolute(), Path(model_dir).absolute()
     # missing folders or models, or an unwritable output, fail the run: nothing could be scored
     check_folders(folders)
-    version = model_version(models, params.video.fusion, out_path)
+    version = model_version(models, params.video.fusion, out_path, params.scoring.runtime)
     check_writable(out_path)
     scan = scan_and_hash(folders, params.scoring.extensions, out_path)
     plan = plan_batch(scan, out_path, version)
@@ -90,7 +90,7 @@ def score_flow(folders: list[str], out: str, params_path: str | None = None, mod
     last = out_path / LAST_BATCH
     note = ""
     if counts["scored"] or counts["rejected"]:  # a batch with nothing new leaves the last report as it was
-        choice, weights = fusion_in_use(models, params.video.fusion)
+        choice, weights = fusion_in_use(models, params.video.fusion, params.scoring.runtime)
         note = fusion_note(choice["choice"], choice.get("reason", ""), weights)
         report = render_batch_report(out_path, results, note, unchanged=plan.done)
         create_table_artifact(key=f"score-videos-{key}",
@@ -146,7 +146,7 @@ def check_serving(folders: list[str], out: str, params_path: str | None, model_d
     (and the fusion choice), a writable output. Raises with a clear message naming the problem."""
     params = load_params(params_path)
     check_folders(folders)
-    model_version(Path(model_dir), params.video.fusion)
+    model_version(Path(model_dir), params.video.fusion, runtime=params.scoring.runtime)
     check_writable(Path(out))
 
 

@@ -4,6 +4,7 @@
     python scripts/benchmark.py scoring    # the score flow: start-up, video-seconds per wall-second,
                                            # peak RSS (60 s video, 20 short clips; transcription on/off)
     python scripts/benchmark.py scoring --long   # adds a 10-minute video (peak RSS target < 1.5 GiB)
+    python scripts/benchmark.py scoring --runtimes onnx,torch   # the ONNX graphs beside the checkpoints
     python scripts/benchmark.py rescan     # rescan of 10,000 unchanged files (hard links), a no-op
                                            # scheduled run of the served deployment
     python scripts/benchmark.py scaleout   # one folder by threads, a Dask LocalCluster, and a
@@ -250,12 +251,14 @@ def code_versions(baseline: str | None) -> dict[str, Path]:
     return {"new": ROOT, **({"baseline": Path(baseline).resolve()} if baseline else {})}
 
 
-def params_file(code: Path, target: Path, transcription: bool = True) -> str:
-    """The params.yaml of ``code`` with transcription on or off."""
+def params_file(code: Path, target: Path, transcription: bool = True, runtime: str | None = None) -> str:
+    """The params.yaml of ``code`` with transcription on or off (and ``scoring.runtime`` when given)."""
     import yaml
 
     raw = yaml.safe_load((code / "params.yaml").read_text())
     raw["video"]["transcription"]["enabled"] = transcription
+    if runtime:
+        raw["scoring"]["runtime"] = runtime
     target.write_text(yaml.safe_dump(raw))
     return str(target)
 
@@ -296,23 +299,26 @@ def bench_scoring(options) -> None:
                          else short_clips(tmp / kind, 20)) for kind, seconds in kinds.items()}
         warm = short_clips(tmp / "warm", 1, 100)
         startup = [short_clips(tmp / "startup-1", 1, 101), short_clips(tmp / "startup-2", 1, 102)]
+        keys = ("scenario", "transcription", "code", "runtime")
         with prefect_server(tmp / "prefect") as env:
             for repeat in range(options.repeat):
                 for code_name, code in code_versions(options.baseline).items():
-                    params = {flag: params_file(code, tmp / f"params-{code_name}-{flag}.yaml", flag == "on")
-                              for flag in ("on", "off")}
-                    rows.append({"scenario": "startup", "code": code_name, **run_scenario(
-                        code, env, "startup", params["on"], options.model_dir, str(startup[0]), str(startup[1]),
-                        str(time.time()))})
-                    print(json.dumps(rows[-1]), flush=True)
-                    for kind in kinds:
-                        for flag in ("on", "off"):
-                            result = run_scenario(code, env, "score", str(inputs[kind]), params[flag],
-                                                  options.model_dir, str(warm))
-                            rows.append({"scenario": kind, "transcription": flag, "code": code_name, **result})
-                            print(json.dumps(rows[-1]), flush=True)
-                            write("scoring", rows, medians(rows, ("scenario", "transcription", "code")))
-    write("scoring", rows, medians(rows, ("scenario", "transcription", "code")))
+                    for runtime in (options.runtimes.split(",") if code_name == "new" else [None]):
+                        params = {flag: params_file(code, tmp / f"params-{code_name}-{runtime}-{flag}.yaml",
+                                                    flag == "on", runtime) for flag in ("on", "off")}
+                        rows.append({"scenario": "startup", "code": code_name, "runtime": runtime, **run_scenario(
+                            code, env, "startup", params["on"], options.model_dir, str(startup[0]), str(startup[1]),
+                            str(time.time()))})
+                        print(json.dumps(rows[-1]), flush=True)
+                        for kind in kinds:
+                            for flag in ("on", "off"):
+                                result = run_scenario(code, env, "score", str(inputs[kind]), params[flag],
+                                                      options.model_dir, str(warm))
+                                rows.append({"scenario": kind, "transcription": flag, "code": code_name,
+                                             "runtime": runtime, **result})
+                                print(json.dumps(rows[-1]), flush=True)
+                                write("scoring", rows, medians(rows, keys))
+    write("scoring", rows, medians(rows, keys))
 
 
 def bench_rescan(options) -> None:
@@ -465,6 +471,8 @@ def main() -> None:
     parser.add_argument("--model-dir", default=str(ROOT / "models"))
     parser.add_argument("--baseline", help="a checkout of the code to compare with")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--runtimes", default="onnx",
+                        help="scoring: the new code's scoring.runtime values to run, comma-separated (onnx,torch)")
     parser.add_argument("--files", type=int, default=10_000, help="hard links in the rescan")
     parser.add_argument("--baseline-files", type=int, default=1_000, help="hard links in the baseline's rescan")
     options = parser.parse_args()

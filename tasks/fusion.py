@@ -35,7 +35,7 @@ def fusion_comparison(models: ScoringModels, params: Params, store: FeatureStore
             continue
         batch = {name: np.asarray(values[rows]) for name, values in arrays.items()}
         transcripts = [table["transcript"][int(i)] for i in rows]
-        views = fuse_windows(models, params, window_probabilities(models, batch), transcripts,
+        views = fuse_windows(models, params, window_probabilities(models.predictors, batch), transcripts,
                              batch["frame_mask"].any(1), batch["audio_mask"].astype(bool), "late")
         views["late"] = views["fused"]
         for name, view in COMPARED.items():

@@ -165,33 +165,42 @@ def test_plan_leaves_only_unfinished_files(folder, tmp_path):
     assert plan_batch(scan, out, "v2").done == 0  # a new model version scores everything again
 
 
+GRAPHS = {"face.onnx": b"F" * 700, "audio.onnx": b"A" * 500, "video_face.onnx": b"E" * 300,
+          "video_fusion.onnx": b"V" * 1000, "meta.json": b"{}"}
+
+
 def checkpoints(root: Path) -> Path:
-    for name, content in (("video", b"V" * 1000), ("audio", b"A" * 500), ("face", b"F" * 700)):
+    """A model folder with the files scoring loads (the exported graphs) and the checkpoints."""
+    for name, content in GRAPHS.items():
+        make(root / "scoring" / name, content)
+    for name, content in (("video", b"v" * 100), ("audio", b"a" * 50), ("face", b"f" * 70)):
         make(root / name / "model.pt", content)
     return root
 
 
-def test_model_version_is_cached_by_the_checkpoints_fingerprints(tmp_path):
+def test_model_version_is_cached_by_the_fingerprints_of_the_files_scoring_loads(tmp_path):
     models, out = checkpoints(tmp_path / "models"), tmp_path / "out"
-    expected = hashlib.sha256(b"V" * 1000 + b"A" * 500 + b"F" * 700).hexdigest()
+    expected = hashlib.sha256(b"".join(GRAPHS.values())).hexdigest()
     assert checkpoints_digest(models) == checkpoints_digest(models, out) == expected
     version = model_version(models, FusionConfig(), out)
-    face = models / "face" / "model.pt"
+    face = models / "scoring" / "face.onnx"
     face.write_bytes(b"G" * 700)  # same size; the old mtime put back: the cache cannot tell
     os.utime(face, (PAST, PAST))
     assert checkpoints_digest(models, out) == expected  # proves the cached hash was used, nothing read
     assert model_version(models, FusionConfig(), out) == version
     os.utime(face, (PAST + 5, PAST + 5))
-    assert checkpoints_digest(models, out) == hashlib.sha256(b"V" * 1000 + b"A" * 500 + b"G" * 700).hexdigest()
+    assert checkpoints_digest(models, out) == hashlib.sha256(
+        b"".join({**GRAPHS, "face.onnx": b"G" * 700}.values())).hexdigest()
     assert model_version(models, FusionConfig(), out) != version
-    (models / "audio" / "model.pt").unlink()
-    with pytest.raises(ModelsUnavailable, match="audio"):
+    (models / "scoring" / "audio.onnx").unlink()
+    with pytest.raises(ModelsUnavailable, match="audio.onnx"):
         model_version(models, FusionConfig(), out)
 
 
-def test_model_version_covers_the_fusion_choice_and_settings(tmp_path):
+def test_model_version_covers_the_runtime_the_fusion_choice_and_settings(tmp_path):
     models = checkpoints(tmp_path / "models")
     late = model_version(models)
+    assert model_version(models, runtime="torch") != late  # the checkpoints: slightly different numbers
     assert model_version(models, FusionConfig(text_prior_votes=4.0)) != late
     assert model_version(models, FusionConfig(weights={"audio": 0.7})) != late
     (models / "video" / "fusion.json").write_text('{"choice": "learned", "reason": "it won"}')

@@ -1,8 +1,10 @@
 """Nine text features per window, as the original system: 7 emotion probabilities (anger,
 disgust, fear, joy, neutral, sadness, surprise) and 2 sentiment probabilities (negative, positive).
 
-Default backend ("lexicon", offline): spaCy's ``blank("en")`` tokeniser (and lemmas when a
-packaged pipeline with a lemmatiser is installed) and the NRC Word-Emotion Association Lexicon
+Default backend ("lexicon", offline): words split as spaCy's English tokeniser splits them
+(clitics such as "n't" and "'s" apart, hyphenated words in parts; :func:`content_words`), spaCy's
+English stop words (read from its data file: importing spaCy imports thinc, and thinc imports
+torch, ~2 s and ~0.5 GiB that scoring does not otherwise need) and the NRC Word-Emotion Association Lexicon
 (EmoLex, Mohammad & Turney; shipped in the PyPI package ``nrclex``; free for research and
 non-commercial use, commercial use needs a licence from the National Research Council Canada).
 Each content word votes for its NRC emotions (split equally); content words without an emotion
@@ -19,8 +21,11 @@ DistilBERT SST-2 sentiment classifier where ``transformers`` and their weights a
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
+import re
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +35,7 @@ EMOTIONS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 FEATURE_NAMES = (*EMOTIONS, "negative", "positive")
 N_TEXT_FEATURES = len(FEATURE_NAMES)
 NEUTRAL_VECTOR = np.array([0, 0, 0, 0, 1, 0, 0, 0.5, 0.5], dtype=np.float32)
-# Suffix rewrites tried in order when a word is not in the lexicon (blank("en") has no lemmatiser).
+# Suffix rewrites tried in order when a word is not in the lexicon (no lemmatiser).
 _SUFFIXES = (("ied", "y"), ("ies", "y"), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", ""), ("es", ""),
              ("s", ""), ("ly", ""))
 
@@ -44,21 +49,41 @@ def nrc_lexicon() -> dict[str, tuple[str, ...]]:
             if any(e in wanted for e in emotions)}
 
 
+# A word: letters (digits kept, so "mp3" is not read as "mp"), then any clitic after an apostrophe.
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_CLITIC = re.compile(r"(?i)^(.+?)(n['’]t|['’](?:s|d|ll|m|re|ve))$")
+
+
+@functools.lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """spaCy's English stop words, read from its data file without importing spaCy."""
+    spec = importlib.util.find_spec("spacy")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the lexicon text features need spaCy's English stop words: pip install spacy")
+    source = (Path(spec.submodule_search_locations[0]) / "lang" / "en" / "stop_words.py").read_text(encoding="utf-8")
+    return frozenset(re.search(r'"""(.*?)"""', source, re.S).group(1).split())
+
+
+def content_words(text: str) -> list[str]:
+    """The lower-cased alphabetic words of ``text`` that are not stop words, split as spaCy's English
+    tokeniser splits them ("don't" -> "do" + "n't", "well-known" -> "well" + "known")."""
+    words = []
+    for match in _WORD.finditer(text):
+        word = match.group(0)
+        clitic = _CLITIC.match(word)
+        word = (clitic.group(1) if clitic else word).lower()
+        if word.isalpha() and word not in stop_words():
+            words.append(word)
+    return words
+
+
 class LexiconTextFeatures:
     def __init__(self) -> None:
-        import spacy
-
-        try:
-            self._nlp = spacy.load("en_core_web_sm", disable=["parser", "ner"])
-        except OSError:
-            self._nlp = spacy.blank("en")
         self._lexicon = nrc_lexicon()
 
-    def _emotions(self, token) -> tuple[str, ...] | None:
-        for candidate in (token.lemma_.lower(), token.lower_):
-            if candidate in self._lexicon:
-                return self._lexicon[candidate]
-        word = token.lower_
+    def _emotions(self, word: str) -> tuple[str, ...] | None:
+        if word in self._lexicon:
+            return self._lexicon[word]
         for suffix, replacement in _SUFFIXES:
             if word.endswith(suffix) and (stem := word[: -len(suffix)] + replacement) in self._lexicon:
                 return self._lexicon[stem]
@@ -66,7 +91,7 @@ class LexiconTextFeatures:
 
     def word_emotions(self, text: str) -> list[tuple[str, ...]]:
         """The NRC emotions of each content word of ``text`` (an empty tuple: a word without one)."""
-        return [self._emotions(t) or () for t in self._nlp(text) if t.is_alpha and not t.is_stop]
+        return [self._emotions(word) or () for word in content_words(text)]
 
     def class_votes(self, text: str, classes: dict[str, int], n_classes: int) -> np.ndarray:
         """(n_classes,) votes: each content word with an emotion in ``classes`` (emotion -> class)

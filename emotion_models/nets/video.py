@@ -44,10 +44,14 @@ class VideoEmotionNet(nn.Module):
         if not self.use["face"]:
             mask = torch.zeros_like(mask)
         faces = self._face_embeddings(frames.flatten(0, 1), batch["landmarks"].flatten(0, 1), mask.flatten() > 0)
-        faces = faces.view(n, steps, -1)
+        return self.fuse(faces.view(n, steps, -1), mask, batch)
+
+    def fuse(self, faces: torch.Tensor, mask: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Class logits from per-frame face embeddings (N, frames, E), the float frame mask (N, frames)
+        and the window's audio inputs, ``audio_mask`` and ``text`` in ``batch``."""
         sequence_input = torch.cat([faces * mask.unsqueeze(-1), mask.unsqueeze(-1)], dim=-1)
         _, (hidden, _) = self.sequence(sequence_input)
-        audio_mask = batch["audio_mask"].float().view(n, 1) * float(self.use["audio"])
+        audio_mask = batch["audio_mask"].float().view(-1, 1) * float(self.use["audio"])
         audio = self.audio.embed(window_inputs(batch)) * audio_mask
         text = batch["text"] if self.use["text"] else torch.zeros_like(batch["text"])
         return self.head(torch.cat([audio, hidden[-1], text], dim=1))

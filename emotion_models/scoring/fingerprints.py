@@ -201,19 +201,24 @@ def scan_and_hash(folders: list[str], extensions: Iterable[str], out: str | os.P
     return Scan(files, digests, sum(len(g) for g in by_inode.values()), errors)
 
 
-def model_files(model_dir: str | os.PathLike) -> list[Path]:
-    """The three checkpoints; ModelsUnavailable naming the missing ones."""
-    files = [Path(model_dir) / name / "model.pt" for name in MODEL_VIEWS]
+def model_files(model_dir: str | os.PathLike, runtime: str = "onnx") -> list[Path]:
+    """The files scoring loads: the exported graphs and their meta (``runtime="onnx"``) or the three
+    checkpoints (``"torch"``); ModelsUnavailable naming the missing ones."""
+    from emotion_models.scoring.runtime import graph_files
+
+    files = graph_files(model_dir) if runtime == "onnx" else [Path(model_dir) / name / "model.pt"
+                                                               for name in MODEL_VIEWS]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise ModelsUnavailable(f"trained models missing: {', '.join(missing)} (run `dvc repro` first)")
     return files
 
 
-def checkpoints_digest(model_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> str:
-    """sha256 over the three checkpoints' bytes; with ``out``, cached in ``OUT/cache/models.json`` by
-    the checkpoints' fingerprints, so a run with nothing to score reads no checkpoint."""
-    files = model_files(model_dir)
+def checkpoints_digest(model_dir: str | os.PathLike, out: str | os.PathLike | None = None,
+                       runtime: str = "onnx") -> str:
+    """sha256 over the bytes of the files scoring loads (:func:`model_files`); with ``out``, cached in
+    ``OUT/cache/models.json`` by their fingerprints, so a run with nothing to score reads none of them."""
+    files = model_files(model_dir, runtime)
     prints = [list(Fingerprint.of(f.resolve()).key) + [str(f.resolve())] for f in files]
     cache = Path(out) / CACHE_DIR / "models.json" if out is not None else None
     if cache is not None:
@@ -236,12 +241,13 @@ def checkpoints_digest(model_dir: str | os.PathLike, out: str | os.PathLike | No
 
 
 def model_version(model_dir: str | os.PathLike, fusion: FusionConfig = FusionConfig(),
-                  out: str | os.PathLike | None = None) -> str:
-    """The models' version: 12 hex digits of sha256 over the checkpoints' hash, the fusion choice
+                  out: str | os.PathLike | None = None, runtime: str = "onnx") -> str:
+    """The models' version: 12 hex digits of sha256 over the hash of the files scoring loads (the
+    ONNX graphs, or the checkpoints with ``runtime="torch"``), the runtime, the fusion choice
     (``models/video/fusion.json``) and the late-fusion settings of params.yaml (weights, text prior);
     changing any of them rescores. (Weights taken from the checkpoints are fixed by their bytes.)"""
     from emotion_models.scoring.fusion import read_choice
 
-    key = json.dumps([checkpoints_digest(model_dir, out), read_choice(Path(model_dir))["choice"],
+    key = json.dumps([checkpoints_digest(model_dir, out, runtime), runtime, read_choice(Path(model_dir))["choice"],
                       fusion.weights.model_dump(mode="json"), fusion.text_prior_votes])
     return hashlib.sha256(key.encode()).hexdigest()[:12]

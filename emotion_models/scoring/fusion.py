@@ -163,10 +163,16 @@ def read_choice(model_dir: Path) -> dict:
     return record
 
 
-def fusion_in_use(model_dir: Path, config: FusionConfig) -> tuple[dict, dict[str, float]]:
-    """The fusion choice and the late-fusion weights of the models in ``model_dir`` (reads the audio
-    and face checkpoints' validation scores)."""
-    from emotion_models.training.loop import load_checkpoint
+def fusion_in_use(model_dir: Path, config: FusionConfig, runtime: str = "onnx") -> tuple[dict, dict[str, float]]:
+    """The fusion choice and the late-fusion weights of the models in ``model_dir`` (the audio and
+    face models' validation scores, from the exported graphs' meta or, ``runtime="torch"``, the
+    checkpoints)."""
+    if runtime == "onnx":
+        from emotion_models.scoring.runtime import read_meta
 
-    metas = {view: load_checkpoint(Path(model_dir) / view / "model.pt")[1] for view in ("audio", "face")}
-    return read_choice(model_dir), resolve_weights(config, metas)
+        metas = read_meta(model_dir)
+    else:
+        from emotion_models.training.loop import load_checkpoint
+
+        metas = {view: load_checkpoint(Path(model_dir) / view / "model.pt")[1] for view in ("audio", "face")}
+    return read_choice(model_dir), resolve_weights(config, {view: metas[view] for view in ("audio", "face")})

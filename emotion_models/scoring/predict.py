@@ -159,7 +159,7 @@ class VideoPrediction:
 
 def predict_video(path: Path, params: Params, model_dir: Path) -> VideoPrediction:
     """Score one video as `emotion score` does (every view, every window), without writing anything."""
-    models = load_models(model_dir, params.video.fusion)
+    models = load_models(model_dir, params.video.fusion, runtime=params.scoring.runtime)
     windows, summary = score_video(path, params, models, content_hash(path))
     fusion = {"method": models.fusion["choice"], "reason": models.fusion["reason"], "weights": models.weights}
     return VideoPrediction(windows, summary, fusion)

@@ -34,22 +34,19 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import torch
 
 from emotion_models import atomic
-from emotion_models.features.audio import signal_features
+from emotion_models.features.audio import WINDOW_PREFIX, signal_features
 from emotion_models.features.media import MediaError
 from emotion_models.features.text import text_featuriser
 from emotion_models.features.transcription import transcriber_for
 from emotion_models.features.video import extract_windows
 from emotion_models.labels import CLASS_NAMES
-from emotion_models.nets.audio import AudioSpec, window_inputs
-from emotion_models.nets.face import FaceSpec
-from emotion_models.nets.video import VideoSpec
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, FusionConfig, Params
 from emotion_models.scoring.fingerprints import MODEL_VIEWS, content_hash, display_path, model_files, model_version
 from emotion_models.scoring.fusion import read_choice, resolve_weights, transcript_evidence, window_views
 from emotion_models.scoring.outputs import SLUGS, output_key, reject_key
+from emotion_models.scoring.runtime import OnnxPredictors, Predictors, TorchPredictors, read_meta
 
 WINDOW_VIEWS = ("video", "audio", "face", "text", "fused")
 WINDOWS_PER_BATCH = 8
@@ -72,9 +69,7 @@ class ScoringModels:
     """The three trained models, loaded once per worker process, and the feature parameters they
     were trained with (scoring extracts features exactly as training did, whatever params.yaml says)."""
 
-    video: torch.nn.Module
-    audio: torch.nn.Module
-    face: torch.nn.Module
+    predictors: Predictors  # ONNX Runtime graphs (scoring) or the checkpoints (evaluation stages)
     version: str
     audio_features: AudioFeatureConfig
     face_features: FaceFeatureConfig
@@ -94,31 +89,41 @@ _LOCK = threading.Lock()
 
 
 def load_models(model_dir: Path = Path("models"), fusion: FusionConfig = FusionConfig(),
-                out: Path | None = None) -> ScoringModels:
-    """Load (once per process) the video, audio and face checkpoints and the fusion choice; the
-    version covers all three, the choice and the late-fusion settings (:func:`model_version`,
-    cached under ``out`` when given)."""
-    files = model_files(model_dir)
+                out: Path | None = None, runtime: str = "torch") -> ScoringModels:
+    """Load (once per process) the video, audio and face models and the fusion choice: the ONNX
+    graphs of ``models/scoring/`` (``runtime="onnx"``, no torch import) or the checkpoints
+    (``"torch"``). The version covers the files loaded, the runtime, the choice and the late-fusion
+    settings (:func:`model_version`, cached under ``out`` when given)."""
+    files = model_files(model_dir, runtime)
     choice_file = Path(model_dir) / "video" / "fusion.json"
     key = (*((str(f.resolve()), f.stat().st_mtime_ns) for f in files),
-           choice_file.stat().st_mtime_ns if choice_file.is_file() else None, fusion)
+           choice_file.stat().st_mtime_ns if choice_file.is_file() else None, fusion, runtime)
     with _LOCK:
         if key not in _MODELS:
-            version = model_version(model_dir, fusion, out)
-            video, meta = VideoSpec().load(files[0])
-            audio, audio_meta = AudioSpec().load(files[1])
-            face, face_meta = FaceSpec().load(files[2])
-            weights = resolve_weights(fusion, {"audio": audio_meta, "face": face_meta})
-            _MODELS[key] = ScoringModels(video, audio, face, version,
-                                         AudioFeatureConfig(**meta["config"]["audio"]["features"]),
-                                         FaceFeatureConfig(**meta["config"]["face"]["features"]),
+            version = model_version(model_dir, fusion, out, runtime)
+            if runtime == "onnx":
+                metas = read_meta(model_dir)
+                predictors: Predictors = OnnxPredictors(model_dir)
+            else:
+                from emotion_models.nets.audio import AudioSpec
+                from emotion_models.nets.face import FaceSpec
+                from emotion_models.nets.video import VideoSpec
+
+                (video, video_meta), (audio, audio_meta), (face, face_meta) = (
+                    spec.load(path) for spec, path in zip((VideoSpec(), AudioSpec(), FaceSpec()), files))
+                metas = {"video": video_meta, "audio": audio_meta, "face": face_meta}
+                predictors = TorchPredictors(video, audio, face)
+            config = metas["video"]["config"]
+            weights = resolve_weights(fusion, {"audio": metas["audio"], "face": metas["face"]})
+            _MODELS[key] = ScoringModels(predictors, version, AudioFeatureConfig(**config["audio"]["features"]),
+                                         FaceFeatureConfig(**config["face"]["features"]),
                                          weights, read_choice(Path(model_dir)), fusion.text_prior_votes)
         return _MODELS[key]
 
 
 def ready_models(model_dir: Path, params: Params, out: Path | None = None) -> ScoringModels:
-    """The loaded models, with the libraries warmed up once per process and parameters."""
-    models = load_models(model_dir, params.video.fusion, out)
+    """The loaded models (``scoring.runtime``), with the libraries warmed up once per process and parameters."""
+    models = load_models(model_dir, params.video.fusion, out, params.scoring.runtime)
     key = (models.version, params.model_dump_json())
     with _LOCK:
         if key not in _WARM:
@@ -129,8 +134,8 @@ def ready_models(model_dir: Path, params: Params, out: Path | None = None) -> Sc
 
 def warm_up(models: ScoringModels, params: Params) -> None:
     """Pay once per process, before the first video, what it would otherwise pay: librosa's lazy
-    imports (~3 s on first use), MediaPipe's import (~2 s), the text features' spaCy and TextBlob
-    (~2 s) and loading Whisper. (Each worker thread builds its own MediaPipe graphs: ~0.1 s.)"""
+    imports and numba kernels, MediaPipe's import, the text features' lexicon and TextBlob, and
+    loading Whisper. (Each worker thread builds its own MediaPipe graphs: ~0.1 s.)"""
     feature_params = models.feature_params(params)
     if feature_params.face.features.detector == "mediapipe":
         importlib.import_module("mediapipe")
@@ -144,36 +149,41 @@ def warm_up(models: ScoringModels, params: Params) -> None:
 SINGLE_VIEWS = ("audio", "face")
 
 
-@torch.no_grad()
-def window_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray], views: tuple[str, ...] = MODEL_VIEWS,
+def window_probabilities(predictors: Predictors, arrays: dict[str, np.ndarray], views: tuple[str, ...] = MODEL_VIEWS,
                          chunk: int = WINDOWS_PER_BATCH) -> dict[str, np.ndarray]:
     """(windows, 5) probabilities of each of ``views``; NaN rows where a view's stream is missing.
 
     Windows go through the models ``chunk`` at a time, so memory does not grow with video length.
     The single-modality views need no transcript: scoring computes them while Whisper still runs.
+    Only frames with a face go through the face CNNs.
     """
-    parts = [_chunk_probabilities(models, {name: a[i:i + chunk] for name, a in arrays.items()}, views)
+    parts = [_chunk_probabilities(predictors, {name: a[i:i + chunk] for name, a in arrays.items()}, views)
              for i in range(0, len(arrays["audio_mask"]), chunk)]
     return {view: np.concatenate([p[view] for p in parts]) for view in views}
 
 
-def _chunk_probabilities(models: ScoringModels, arrays: dict[str, np.ndarray],
+def _chunk_probabilities(predictors: Predictors, arrays: dict[str, np.ndarray],
                          views: tuple[str, ...]) -> dict[str, np.ndarray]:
-    batch = {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
+    mask = arrays["frame_mask"].astype(bool)
+    audio_mask = arrays["audio_mask"].astype(bool)
+    audio_inputs = {name[len(WINDOW_PREFIX):]: a for name, a in arrays.items() if name.startswith(WINDOW_PREFIX)}
+    crops, landmarks = arrays["frames"][mask], arrays["landmarks"][mask]
     out = {}
     if "video" in views:
-        out["video"] = torch.softmax(models.video(batch), 1).numpy()
+        embeddings = predictors.video_faces(crops, landmarks) if mask.any() else None
+        width = embeddings.shape[1] if embeddings is not None else predictors.video_face_width
+        faces = np.zeros((*mask.shape, width), np.float32)
+        if embeddings is not None:
+            faces[mask] = embeddings
+        out["video"] = predictors.video_fusion(faces, mask, audio_inputs, audio_mask, arrays["text"])
     if "audio" in views:
-        audio = torch.softmax(models.audio(window_inputs(batch)), 1).numpy()
-        audio[~arrays["audio_mask"].astype(bool)] = np.nan
+        audio = predictors.audio(audio_inputs)
+        audio[~audio_mask] = np.nan
         out["audio"] = audio
     if "face" in views:
-        mask = arrays["frame_mask"].astype(bool)
         per_frame = np.zeros((*mask.shape, len(SLUGS)), np.float32)
-        if mask.any():  # only frames with a face go through the face model
-            present = torch.from_numpy(mask)
-            faces = {"crop": batch["frames"][present], "landmarks": batch["landmarks"][present]}
-            per_frame[mask] = torch.softmax(models.face(faces), 1).numpy()
+        if mask.any():
+            per_frame[mask] = predictors.face(crops, landmarks)
         with np.errstate(invalid="ignore"):
             out["face"] = per_frame.sum(1) / mask.sum(1, keepdims=True)
     return out
@@ -192,11 +202,10 @@ def fuse_windows(models: ScoringModels, params: Params, probabilities: dict[str,
 
 def score_video(path: Path, params: Params, models: ScoringModels, digest: str) -> tuple[pl.DataFrame, dict]:
     """Window rows and the summary row of one video; raises MediaError for files that cannot be scored."""
-    for model in (models.video, models.audio, models.face):
-        model.eval()
     extracted = extract_windows(str(path), models.feature_params(params),
-                                while_transcribing=lambda arrays: window_probabilities(models, arrays, SINGLE_VIEWS))
-    probabilities = {**extracted.early, **window_probabilities(models, extracted.arrays, ("video",))}
+                                while_transcribing=lambda arrays: window_probabilities(models.predictors, arrays,
+                                                                                       SINGLE_VIEWS))
+    probabilities = {**extracted.early, **window_probabilities(models.predictors, extracted.arrays, ("video",))}
     rows, transcribed = extracted.rows, params.video.transcription.enabled
     has_face = np.array([window["faces"] > 0 for window in rows], bool)
     has_audio = np.array([window["has_audio"] for window in rows], bool)
@@ -250,7 +259,7 @@ def score_file(path: Path, out: Path, params: Params, model_dir: Path = Path("mo
     scored|skipped|rejected, "content_hash", ...}; never raises for a bad file. ``digest``: the
     file's content hash when the caller knows it (else the file is read to hash it). The models are
     loaded only when the file needs scoring."""
-    version = model_version(model_dir, params.video.fusion, out)
+    version = model_version(model_dir, params.video.fusion, out, params.scoring.runtime)
     shown = display_path(path)
     if digest is None:
         try:
