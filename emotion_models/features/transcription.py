@@ -76,7 +76,7 @@ def resolve_model(name: str) -> str:
 class Transcriber:
     """Whisper transcription with word timestamps."""
 
-    def __init__(self, config: TranscriptionConfig, cpu_threads: int = 0) -> None:
+    def __init__(self, config: TranscriptionConfig, cpu_threads: int = 0, workers: int = 1) -> None:
         self.config = config
         self._temperatures = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if config.temperature_fallback else (0.0,)
         model = resolve_model(config.model)
@@ -84,8 +84,11 @@ class Transcriber:
             from faster_whisper import WhisperModel
 
             # CTranslate2 would start 4 threads whatever the machine; more threads than cores only slows it.
+            # ``workers`` calls from as many Python threads run at once (one queue otherwise): two videos
+            # scored together on 2 cores transcribe 13-17% faster with 2 one-thread workers (measured).
             threads = cpu_threads or min(4, os.cpu_count() or 1)
-            self._model = WhisperModel(model, device="auto", compute_type=config.compute_type, cpu_threads=threads)
+            self._model = WhisperModel(model, device="auto", compute_type=config.compute_type, cpu_threads=threads,
+                                       num_workers=workers)
         else:
             try:
                 import whisper
@@ -130,9 +133,9 @@ def looped(compression_ratio: float, start: float, end: float) -> bool:
 
 
 @functools.lru_cache(maxsize=2)
-def transcriber_for(config: TranscriptionConfig, cpu_threads: int = 0) -> Transcriber:
-    """One loaded model per process and configuration."""
-    return Transcriber(config, cpu_threads)
+def transcriber_for(config: TranscriptionConfig, cpu_threads: int = 0, workers: int = 1) -> Transcriber:
+    """One loaded model per process, configuration, thread count and number of parallel callers."""
+    return Transcriber(config, cpu_threads, workers)
 
 
 def words_in(words: list[Word], start: float, end: float) -> list[Word]:

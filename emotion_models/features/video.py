@@ -76,12 +76,15 @@ def video_array_shapes(params: Params) -> dict[str, tuple[int, ...]]:
 
 
 def extract_windows(path: str, params: Params, cpu_threads: int = 0,
-                    while_transcribing: Callable[[dict[str, np.ndarray]], Any] | None = None) -> VideoWindows:
+                    while_transcribing: Callable[[dict[str, np.ndarray]], Any] | None = None,
+                    parallel_videos: int = 1) -> VideoWindows:
     """Probe, window and featurise one video; raises MediaError (or TooShortError) with the reason.
 
     Whisper runs in a thread beside frame decoding. ``while_transcribing``, when given, is called
     with the arrays once faces and audio features are in (all but ``text``), so work that does not
-    need the transcript overlaps with Whisper; its result is kept in ``VideoWindows.early``."""
+    need the transcript overlaps with Whisper; its result is kept in ``VideoWindows.early``.
+    ``parallel_videos``: how many videos this process featurises at once (Whisper gets as many
+    workers, each with ``cpu_threads``)."""
     info = probe(path)
     if not info.has_audio and not info.has_video:
         raise MediaError(f"{path}: no audio or video stream")
@@ -100,7 +103,7 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0,
         # audio past the last window would cost Whisper a whole 30 s pass
         audio = pool.submit(_fill_audio, signal, params, windows, arrays, cpu_threads)
         speech = None if signal is None else signal[:int(windows[-1][1] * SAMPLE_RATE)]
-        words = pool.submit(_transcribe, speech, params, cpu_threads)
+        words = pool.submit(_transcribe, speech, params, cpu_threads, parallel_videos)
         last_frame = _fill_faces(path, params, windows, arrays) if info.has_video else 0.0
         audio.result()
         early = while_transcribing(arrays) if while_transcribing else None
@@ -148,10 +151,10 @@ def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[f
             arrays[WINDOW_PREFIX + name][index] = values
 
 
-def _transcribe(signal: np.ndarray | None, params: Params, cpu_threads: int) -> list[Word]:
+def _transcribe(signal: np.ndarray | None, params: Params, cpu_threads: int, workers: int = 1) -> list[Word]:
     if signal is None or not params.video.transcription.enabled:
         return []
-    return transcriber_for(params.video.transcription, cpu_threads).transcribe(signal)
+    return transcriber_for(params.video.transcription, cpu_threads, workers).transcribe(signal)
 
 
 def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], arrays: dict) -> float:

@@ -143,7 +143,15 @@ def warm_up(models: ScoringModels, params: Params) -> None:
     signal_features(silence, feature_params.audio.features)  # also loads the Whisper encoder
     text_featuriser(params.video.text)("a calm start")
     if params.video.transcription.enabled:
-        transcriber_for(params.video.transcription)
+        transcriber_for(params.video.transcription, *whisper_share(params))
+
+
+def whisper_share(params: Params) -> tuple[int, int]:
+    """(CPU threads, workers) of Whisper in a scoring process: one worker per video scored at once
+    (``scoring.thread_workers`` on the thread runner; a Dask worker scores one), the cores split
+    between them."""
+    videos = params.scoring.thread_workers if params.scoring.task_runner == "thread" else 1
+    return max(1, (os.cpu_count() or 1) // videos), videos
 
 
 SINGLE_VIEWS = ("audio", "face")
@@ -202,9 +210,11 @@ def fuse_windows(models: ScoringModels, params: Params, probabilities: dict[str,
 
 def score_video(path: Path, params: Params, models: ScoringModels, digest: str) -> tuple[pl.DataFrame, dict]:
     """Window rows and the summary row of one video; raises MediaError for files that cannot be scored."""
-    extracted = extract_windows(str(path), models.feature_params(params),
+    threads, videos = whisper_share(params)
+    extracted = extract_windows(str(path), models.feature_params(params), threads,
                                 while_transcribing=lambda arrays: window_probabilities(models.predictors, arrays,
-                                                                                       SINGLE_VIEWS))
+                                                                                       SINGLE_VIEWS),
+                                parallel_videos=videos)
     probabilities = {**extracted.early, **window_probabilities(models.predictors, extracted.arrays, ("video",))}
     rows, transcribed = extracted.rows, params.video.transcription.enabled
     has_face = np.array([window["faces"] > 0 for window in rows], bool)
