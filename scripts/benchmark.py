@@ -359,13 +359,14 @@ def bench_rescan(options) -> None:
 def bench_scaleout(options) -> None:
     """20 short clips (transcription on) by 2 threads, by a Dask LocalCluster of 2 one-thread worker
     processes (started by each flow run), and by a `dask scheduler` with 2 `dask worker` processes
-    on 127.0.0.1 (started once; the warm-up run loads the models on the worker that gets its clip)."""
+    on 127.0.0.1 (started once; the warm-up run of 2 clips loads the models on both workers, a
+    LocalCluster starts afresh, models and all, with every flow run)."""
     import yaml
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        clips, warm = short_clips(tmp / "clips", 20), short_clips(tmp / "warm", 1, 100)
+        clips, warm = short_clips(tmp / "clips", 20), short_clips(tmp / "warm", 2, 100)
         with prefect_server(tmp / "prefect") as env:
             env = {**env, "PYTHONPATH": str(ROOT)}
             port = free_port()
