@@ -18,6 +18,7 @@ Frames are decoded as a stream; only the 16 crops of each window are kept.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,8 +84,8 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0,
     Whisper runs in a thread beside frame decoding. ``while_transcribing``, when given, is called
     with the arrays once faces and audio features are in (all but ``text``), so work that does not
     need the transcript overlaps with Whisper; its result is kept in ``VideoWindows.early``.
-    ``parallel_videos``: how many videos this process featurises at once (Whisper gets as many
-    workers, each with ``cpu_threads``)."""
+    ``parallel_videos``: how many videos this process featurises at once: the Whisper transcriber
+    gets as many workers, each with ``cpu_threads`` (0: the cores split between them)."""
     info = probe(path)
     if not info.has_audio and not info.has_video:
         raise MediaError(f"{path}: no audio or video stream")
@@ -151,10 +152,16 @@ def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[f
             arrays[WINDOW_PREFIX + name][index] = values
 
 
+def transcriber_threads(workers: int, cpu_threads: int = 0) -> int:
+    """CPU threads of each of ``workers`` Whisper transcriber workers: ``cpu_threads``, or the cores split."""
+    return cpu_threads or max(1, (os.cpu_count() or 1) // workers)
+
+
 def _transcribe(signal: np.ndarray | None, params: Params, cpu_threads: int, workers: int = 1) -> list[Word]:
     if signal is None or not params.video.transcription.enabled:
         return []
-    return transcriber_for(params.video.transcription, cpu_threads, workers).transcribe(signal)
+    threads = transcriber_threads(workers, cpu_threads) if workers > 1 else cpu_threads
+    return transcriber_for(params.video.transcription, threads, workers).transcribe(signal)
 
 
 def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], arrays: dict) -> float:

@@ -40,7 +40,7 @@ from emotion_models.features.audio import WINDOW_PREFIX, signal_features
 from emotion_models.features.media import MediaError
 from emotion_models.features.text import text_featuriser
 from emotion_models.features.transcription import transcriber_for
-from emotion_models.features.video import extract_windows
+from emotion_models.features.video import extract_windows, transcriber_threads
 from emotion_models.labels import CLASS_NAMES
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, FusionConfig, Params
 from emotion_models.scoring.fingerprints import MODEL_VIEWS, content_hash, display_path, model_files, model_version
@@ -147,11 +147,11 @@ def warm_up(models: ScoringModels, params: Params) -> None:
 
 
 def whisper_share(params: Params) -> tuple[int, int]:
-    """(CPU threads, workers) of Whisper in a scoring process: one worker per video scored at once
-    (``scoring.thread_workers`` on the thread runner; a Dask worker scores one), the cores split
-    between them."""
+    """(CPU threads, workers) of the Whisper transcriber in a scoring process: one worker per video
+    scored at once (``scoring.thread_workers`` on the thread runner; a Dask worker scores one), the
+    cores split between them (as ``extract_windows`` does for ``parallel_videos``)."""
     videos = params.scoring.thread_workers if params.scoring.task_runner == "thread" else 1
-    return max(1, (os.cpu_count() or 1) // videos), videos
+    return (transcriber_threads(videos) if videos > 1 else 0), videos
 
 
 SINGLE_VIEWS = ("audio", "face")
@@ -210,11 +210,10 @@ def fuse_windows(models: ScoringModels, params: Params, probabilities: dict[str,
 
 def score_video(path: Path, params: Params, models: ScoringModels, digest: str) -> tuple[pl.DataFrame, dict]:
     """Window rows and the summary row of one video; raises MediaError for files that cannot be scored."""
-    threads, videos = whisper_share(params)
-    extracted = extract_windows(str(path), models.feature_params(params), threads,
+    extracted = extract_windows(str(path), models.feature_params(params),
                                 while_transcribing=lambda arrays: window_probabilities(models.predictors, arrays,
                                                                                        SINGLE_VIEWS),
-                                parallel_videos=videos)
+                                parallel_videos=whisper_share(params)[1])
     probabilities = {**extracted.early, **window_probabilities(models.predictors, extracted.arrays, ("video",))}
     rows, transcribed = extracted.rows, params.video.transcription.enabled
     has_face = np.array([window["faces"] > 0 for window in rows], bool)
