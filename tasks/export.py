@@ -95,16 +95,15 @@ def export_scoring_models(params: Params, model_dir: Path = paths.MODELS, report
         reference = torch_predictors.face(test["crops"], test["landmarks"]).argmax(1)
         delivered = exported.face(test["crops"], test["landmarks"]).argmax(1)
         datasets = dict(zip(manifest["clip_id"].to_list(), manifest["dataset"].to_list()))
+        corpora, same = np.array([datasets[i] for i in test_ids]), reference == delivered
         result["face_test_split"] = {
-            "n": len(truth), "agreement": float(np.mean(reference == delivered)),
+            "n": len(truth), "agreement": float(np.mean(same)),
             "accuracy_checkpoint": classification_metrics(truth, reference.tolist())["accuracy"],
             "accuracy_scoring": classification_metrics(truth, delivered.tolist())["accuracy"],
-            "per_dataset": {name: {"n": int(sum(1 for i in test_ids if datasets[i] == name)),
-                                   "agreement": float(np.mean([r == d for i, r, d in zip(test_ids, reference, delivered)
-                                                               if datasets[i] == name]))}
-                            for name in sorted({datasets[i] for i in test_ids})}}
+            "per_dataset": {name: {"n": int((corpora == name).sum()), "agreement": float(same[corpora == name].mean())}
+                            for name in sorted(set(corpora))}}
         result["face_ms_per_64_crops"] = timing
-        result["video_windows"] = _video_agreement(params, video_meta, torch_predictors, exported)
+        result["video_windows"] = _video_agreement(params, torch_predictors, exported)
         report(json.dumps(result, indent=1))
         target = export_dir(model_dir)
         shutil.rmtree(target, ignore_errors=True)
@@ -113,7 +112,7 @@ def export_scoring_models(params: Params, model_dir: Path = paths.MODELS, report
     return result
 
 
-def _video_agreement(params: Params, video_meta: dict, checkpoint, exported) -> dict:
+def _video_agreement(params: Params, checkpoint, exported) -> dict:
     """How often the graphs and the checkpoints pick the same class, view by view, on every window of
     the video store (composed CI clips included: this checks the export, not accuracy)."""
     from emotion_models.scoring.score import MODEL_VIEWS, window_probabilities

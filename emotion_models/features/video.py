@@ -32,7 +32,7 @@ from emotion_models.features.face import LANDMARK_VALUES, NoFaceError, preproces
 from emotion_models.features.media import MediaError, MediaInfo, decode_audio, iter_frames, probe
 from emotion_models.features.shards import Extracted
 from emotion_models.features.text import N_TEXT_FEATURES, text_featuriser
-from emotion_models.features.transcription import SAMPLE_RATE, Word, transcriber_for, words_in
+from emotion_models.features.transcription import SAMPLE_RATE, Transcriber, Word, transcriber_for, words_in
 from emotion_models.params import Params, VideoFeatureConfig
 
 TRUNCATED_SHARE = 0.8  # a file that decodes to less than this share of its declared duration is rejected
@@ -152,16 +152,18 @@ def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[f
             arrays[WINDOW_PREFIX + name][index] = values
 
 
-def transcriber_threads(workers: int, cpu_threads: int = 0) -> int:
-    """CPU threads of each of ``workers`` Whisper transcriber workers: ``cpu_threads``, or the cores split."""
-    return cpu_threads or max(1, (os.cpu_count() or 1) // workers)
+def video_transcriber(params: Params, cpu_threads: int = 0, workers: int = 1) -> Transcriber:
+    """The Whisper transcriber ``extract_windows`` uses when ``workers`` videos are featurised at once:
+    one CTranslate2 worker per video, each with ``cpu_threads`` (0: the cores split between them, or
+    the transcriber's default for one video)."""
+    threads = cpu_threads or (max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0)
+    return transcriber_for(params.video.transcription, threads, workers)
 
 
 def _transcribe(signal: np.ndarray | None, params: Params, cpu_threads: int, workers: int = 1) -> list[Word]:
     if signal is None or not params.video.transcription.enabled:
         return []
-    threads = transcriber_threads(workers, cpu_threads) if workers > 1 else cpu_threads
-    return transcriber_for(params.video.transcription, threads, workers).transcribe(signal)
+    return video_transcriber(params, cpu_threads, workers).transcribe(signal)
 
 
 def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], arrays: dict) -> float:

@@ -39,8 +39,7 @@ from emotion_models import atomic
 from emotion_models.features.audio import WINDOW_PREFIX, signal_features
 from emotion_models.features.media import MediaError
 from emotion_models.features.text import text_featuriser
-from emotion_models.features.transcription import transcriber_for
-from emotion_models.features.video import extract_windows, transcriber_threads
+from emotion_models.features.video import extract_windows, video_transcriber
 from emotion_models.labels import CLASS_NAMES
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, FusionConfig, Params
 from emotion_models.scoring.fingerprints import MODEL_VIEWS, content_hash, display_path, model_files, model_version
@@ -143,15 +142,13 @@ def warm_up(models: ScoringModels, params: Params) -> None:
     signal_features(silence, feature_params.audio.features)  # also loads the Whisper encoder
     text_featuriser(params.video.text)("a calm start")
     if params.video.transcription.enabled:
-        transcriber_for(params.video.transcription, *whisper_share(params))
+        video_transcriber(params, workers=parallel_videos(params))
 
 
-def whisper_share(params: Params) -> tuple[int, int]:
-    """(CPU threads, workers) of the Whisper transcriber in a scoring process: one worker per video
-    scored at once (``scoring.thread_workers`` on the thread runner; a Dask worker scores one), the
-    cores split between them (as ``extract_windows`` does for ``parallel_videos``)."""
-    videos = params.scoring.thread_workers if params.scoring.task_runner == "thread" else 1
-    return (transcriber_threads(videos) if videos > 1 else 0), videos
+def parallel_videos(params: Params) -> int:
+    """Videos one scoring process scores at once: ``scoring.thread_workers`` on the thread runner;
+    a Dask worker scores one."""
+    return params.scoring.thread_workers if params.scoring.task_runner == "thread" else 1
 
 
 SINGLE_VIEWS = ("audio", "face")
@@ -213,7 +210,7 @@ def score_video(path: Path, params: Params, models: ScoringModels, digest: str) 
     extracted = extract_windows(str(path), models.feature_params(params),
                                 while_transcribing=lambda arrays: window_probabilities(models.predictors, arrays,
                                                                                        SINGLE_VIEWS),
-                                parallel_videos=whisper_share(params)[1])
+                                parallel_videos=parallel_videos(params))
     probabilities = {**extracted.early, **window_probabilities(models.predictors, extracted.arrays, ("video",))}
     rows, transcribed = extracted.rows, params.video.transcription.enabled
     has_face = np.array([window["faces"] > 0 for window in rows], bool)
