@@ -230,6 +230,7 @@ class TranscriptionConfig(Strict):
 
 class TextFeatureConfig(Strict):
     backend: Literal["lexicon", "transformers"] = "lexicon"
+    sentiment: Literal["vader", "textblob"] = "vader"  # the lexicon backend's sentiment (textblob: +1 s start-up)
     emotion_model: str = "j-hartmann/emotion-english-distilroberta-base"
     sentiment_model: str = "distilbert-base-uncased-finetuned-sst-2-english"
 

@@ -60,7 +60,7 @@ def scenario_features(workers: int) -> dict:
         update={"features": features})}))
     clips = sorted((SHARED / "ravdess-speech-16k").rglob("*.wav"))
     rows = [{"clip_id": str(p), "path": str(p), "label": 0} for p in clips]
-    featurise(rows[0])  # warm librosa's JIT caches (and load Whisper) outside the timing
+    featurise(rows[0])  # load Whisper outside the timing
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         extract(rows, featurise, FeatureStore(tmp, "bench", "parquet"), workers, 256)

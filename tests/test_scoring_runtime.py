@@ -95,11 +95,18 @@ def test_int8_face_graph_still_gives_probabilities(exported, tmp_path):
     assert np.abs(after - before).max() < 0.2
 
 
+HEAVY_IMPORTS = ("torch", "torchvision", "librosa", "numba", "nltk", "textblob", "sklearn", "scipy.signal",
+                 "scipy.stats", "pandas")
+
+
 def test_scoring_with_the_graphs_never_imports_torch(exported):
+    """A scoring process's start-up (models loaded, features warmed up) imports none of the heavy
+    libraries that training uses: torch, librosa and its numba kernels, NLTK, scikit-learn."""
     model_dir = exported[0]
-    code = ("import sys; from flows.scoring import score_flow; from emotion_models.scoring.score import load_models; "
-            f"models = load_models({str(model_dir)!r}, runtime='onnx'); "
-            "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules), models.weights['text'])")
+    code = ("import sys; from flows.scoring import score_flow; from emotion_models.params import load_params; "
+            "from emotion_models.scoring.score import load_models, warm_up; "
+            f"models = load_models({str(model_dir)!r}, runtime='onnx'); warm_up(models, load_params(None)); "
+            f"print(sorted(m for m in {HEAVY_IMPORTS!r} if m in sys.modules), models.weights['text'])")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[0] == "[]", result.stdout

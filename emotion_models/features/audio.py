@@ -19,15 +19,9 @@ alone): MFCC statistics 54%, with prosody 59%, so the audio model's head sees th
 
 from __future__ import annotations
 
-import fcntl
-import os
-import tempfile
-import threading
-from pathlib import Path
-
-import librosa
 import numpy as np
 
+from emotion_models.features import dsp
 from emotion_models.features.media import MediaError, decode_audio
 from emotion_models.features.shards import Extracted, parameters_key
 from emotion_models.features.speech_encoder import embedding_size, encoder_embedding
@@ -104,41 +98,6 @@ def fix_length(signal: np.ndarray, length: int) -> np.ndarray:
     return np.pad(signal, (missing // 2, missing - missing // 2))
 
 
-_librosa_compiled = False
-_librosa_compiling = threading.Lock()
-
-
-def compile_librosa() -> None:
-    """Load (or compile) librosa's numba kernels once per process, one process at a time.
-
-    librosa compiles them on first use and caches them on disk; processes compiling at the same
-    time (feature workers, Dask workers on a fresh install) can mix their cache files (numba
-    issue 10128), and every later process that loads them crashes with a segmentation fault. The
-    first use in each process therefore takes a lock file shared by all of this user's processes.
-    """
-    global _librosa_compiled
-    if _librosa_compiled:
-        return
-    with _librosa_compiling:
-        if _librosa_compiled:
-            return
-        lock_path = Path(tempfile.gettempdir()) / f"emotion-pipeline-librosa-{os.getuid()}.lock"
-        with open(lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                for dtype in (np.float32, np.float64):  # jit kernels compile per dtype
-                    tone = np.sin(np.arange(8000) * 0.1).astype(dtype)  # 0.5 s: 16 MFCC frames
-                    librosa.yin(tone, fmin=100, fmax=600, sr=16000, frame_length=PROSODY_FRAME,
-                                hop_length=PROSODY_HOP)
-                    librosa.feature.zero_crossing_rate(tone, frame_length=PROSODY_FRAME, hop_length=PROSODY_HOP)
-                    librosa.feature.spectral_flatness(y=tone, n_fft=PROSODY_FRAME, hop_length=PROSODY_HOP)
-                    librosa.feature.delta(librosa.feature.mfcc(y=tone, sr=16000, n_mfcc=13))
-                    librosa.effects.trim(tone)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-        _librosa_compiled = True
-
-
 def check_signal(signal: np.ndarray, config: AudioFeatureConfig, source: str) -> None:
     """Raise SilentAudioError for clips that are too short or silent."""
     seconds = signal.shape[0] / config.sample_rate
@@ -152,10 +111,9 @@ def check_signal(signal: np.ndarray, config: AudioFeatureConfig, source: str) ->
 def mfcc_image(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     """(3, frames, n_mfcc) float32: MFCC, delta and delta-delta of a fixed-length window."""
     window = fix_length(signal, window_samples(config))
-    mfcc = librosa.feature.mfcc(y=window, sr=config.sample_rate, n_mfcc=config.n_mfcc,
-                                n_fft=config.n_fft, hop_length=config.hop_length)
-    delta = librosa.feature.delta(mfcc, order=1)
-    delta2 = librosa.feature.delta(mfcc, order=2)
+    mfcc = dsp.mfcc(window, config.sample_rate, config.n_mfcc, config.n_fft, config.hop_length)
+    delta = dsp.delta(mfcc, order=1)
+    delta2 = dsp.delta(mfcc, order=2)
     return np.stack([mfcc, delta, delta2]).transpose(0, 2, 1).astype(np.float32)
 
 
@@ -167,28 +125,26 @@ def utterance_statistics(signal: np.ndarray, config: AudioFeatureConfig) -> np.n
     """
     rate = config.sample_rate
     signal = np.pad(signal, (0, max(0, 9 * config.hop_length - signal.shape[0])))  # delta needs 9 frames
-    mfcc = librosa.feature.mfcc(y=signal, sr=rate, n_mfcc=config.n_mfcc, n_fft=config.n_fft,
-                                hop_length=config.hop_length)
-    delta = librosa.feature.delta(mfcc, order=1)
+    mfcc = dsp.mfcc(signal, rate, config.n_mfcc, config.n_fft, config.hop_length)
+    delta = dsp.delta(mfcc, order=1)
     cepstral = [mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)]
 
-    f0 = librosa.yin(signal, fmin=config.pitch_fmin, fmax=config.pitch_fmax, sr=rate,
-                     frame_length=PROSODY_FRAME, hop_length=PROSODY_HOP)
-    level = 20 * np.log10(librosa.feature.rms(y=signal, frame_length=PROSODY_FRAME, hop_length=PROSODY_HOP)[0] + 1e-5)
-    crossings = librosa.feature.zero_crossing_rate(signal, frame_length=PROSODY_FRAME, hop_length=PROSODY_HOP)[0]
+    f0 = dsp.yin(signal, config.pitch_fmin, config.pitch_fmax, rate, PROSODY_FRAME, PROSODY_HOP)
+    level = 20 * np.log10(dsp.rms(signal, PROSODY_FRAME, PROSODY_HOP) + 1e-5)
+    crossings = dsp.zero_crossing_rate(signal, PROSODY_FRAME, PROSODY_HOP)
     frames = min(f0.size, level.size, crossings.size)
     f0, level, crossings = f0[:frames], level[:frames], crossings[:frames]
     voiced = (level > level.max() - VOICED_DB) & (crossings < VOICED_ZCR)
     log_f0 = np.log(f0[voiced] if voiced.sum() > 3 else np.full(4, FALLBACK_F0))
     slope = np.diff(log_f0)
-    spectrum = np.abs(librosa.stft(signal, n_fft=PROSODY_FRAME, hop_length=PROSODY_HOP))
-    log_centroid = np.log(librosa.feature.spectral_centroid(S=spectrum, sr=rate)[0] + 1.0)
-    log_rolloff = np.log(librosa.feature.spectral_rolloff(S=spectrum, sr=rate)[0] + 1.0)
+    spectrum = dsp.stft_magnitude(signal, PROSODY_FRAME, PROSODY_HOP)
+    log_centroid = np.log(dsp.spectral_centroid(spectrum, rate) + 1.0)
+    log_rolloff = np.log(dsp.spectral_rolloff(spectrum, rate) + 1.0)
     p10, p90 = np.percentile(log_f0, [10, 90])
     level_p10, level_p90 = np.percentile(level, [10, 90])
     prosody = [log_f0.mean(), log_f0.std(), p10, p90, p90 - p10, np.abs(slope).mean(), slope.std(),
                voiced.mean(), level.std(), level_p90 - level_p10, np.abs(np.diff(level)).mean(),
-               log_centroid.mean(), log_centroid.std(), librosa.feature.spectral_flatness(S=spectrum)[0].mean(),
+               log_centroid.mean(), log_centroid.std(), dsp.spectral_flatness(spectrum).mean(),
                log_rolloff.mean(), crossings.mean(), crossings.std()]
     return np.nan_to_num(np.concatenate([*cepstral, prosody]).astype(np.float32))
 
@@ -205,11 +161,9 @@ def trim_silence(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     if config.trim_db is None:
         return signal
     if config.representation == "mfcc_cnn":
-        trimmed, _ = librosa.effects.trim(signal, top_db=config.trim_db, frame_length=config.n_fft,
-                                          hop_length=config.hop_length)
-        return trimmed if trimmed.size else signal
-    _, (start, end) = librosa.effects.trim(signal, top_db=config.trim_db, frame_length=ENCODER_FRAME,
-                                           hop_length=ENCODER_HOP)
+        start, end = dsp.trim(signal, config.trim_db, config.n_fft, config.hop_length)
+        return signal[start:end] if end > start else signal
+    start, end = dsp.trim(signal, config.trim_db, ENCODER_FRAME, ENCODER_HOP)
     margin = int(round(config.trim_margin * config.sample_rate))
     start, end = max(0, start - margin), min(signal.size, end + margin)
     return signal[start:end] if end - start >= MIN_SPEECH_SECONDS * config.sample_rate else signal
@@ -220,7 +174,6 @@ def signal_features(signal: np.ndarray, config: AudioFeatureConfig, threads: int
     (``embedding`` or ``mfcc``, see ``input_shapes``) and utterance ``stats``, both of the trimmed
     signal. Training clips and video windows go through this same function. ``threads``: the
     Whisper encoder's CPU threads (0: up to 4)."""
-    compile_librosa()
     speech = trim_silence(signal, config)
     if config.representation == "mfcc_cnn":
         representation = mfcc_image(speech, config)

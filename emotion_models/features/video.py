@@ -24,10 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import librosa
 import numpy as np
 
-from emotion_models.features.audio import WINDOW_PREFIX, compile_librosa, input_shapes, signal_features
+from emotion_models.features.audio import WINDOW_PREFIX, input_shapes, signal_features
 from emotion_models.features.face import LANDMARK_VALUES, NoFaceError, preprocessor_for
 from emotion_models.features.media import MediaError, MediaInfo, decode_audio, iter_frames, probe
 from emotion_models.features.shards import Extracted
@@ -143,9 +142,12 @@ def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[f
     if signal is None:
         return
     rate = params.audio.features.sample_rate
-    if rate != SAMPLE_RATE:
-        compile_librosa()
-        signal = librosa.resample(signal, orig_sr=SAMPLE_RATE, target_sr=rate)
+    if rate != SAMPLE_RATE:  # as librosa.resample: soxr's high quality, ceil(n * ratio) samples
+        import soxr
+
+        length = int(np.ceil(signal.size * rate / SAMPLE_RATE))
+        signal = soxr.resample(signal, SAMPLE_RATE, rate, quality="HQ")[:length]
+        signal = np.pad(signal, (0, length - signal.size))
     for index, (start, end) in enumerate(windows):
         piece = signal[int(start * rate):int(end * rate)]
         for name, values in signal_features(piece, params.audio.features, cpu_threads).items():

@@ -132,9 +132,9 @@ def ready_models(model_dir: Path, params: Params, out: Path | None = None) -> Sc
 
 
 def warm_up(models: ScoringModels, params: Params) -> None:
-    """Pay once per process, before the first video, what it would otherwise pay: librosa's lazy
-    imports and numba kernels, MediaPipe's import, the text features' lexicon and TextBlob, and
-    loading Whisper. (Each worker thread builds its own MediaPipe graphs: ~0.1 s.)"""
+    """Pay once per process, before the first video, what it would otherwise pay: MediaPipe's
+    import, the audio features' first pass, the text features' lexicons, and loading Whisper.
+    (Each worker thread builds its own MediaPipe graphs: ~0.1 s.)"""
     feature_params = models.feature_params(params)
     if feature_params.face.features.detector == "mediapipe":
         importlib.import_module("mediapipe")
