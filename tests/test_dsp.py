@@ -25,7 +25,8 @@ def speech() -> list[np.ndarray]:
     return signals + [s.astype(np.float64) for s in signals]
 
 
-def same(ours: np.ndarray, theirs: np.ndarray, tolerance: float = 0.0) -> None:
+def same(ours: np.ndarray, theirs: np.ndarray, tolerance: float = 1e-12) -> None:
+    """Equal shapes and dtypes, values within ``tolerance`` of the largest (the default: double rounding)."""
     assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, (ours.shape, theirs.shape, ours.dtype)
     assert np.abs(ours - theirs).max() <= tolerance * np.abs(theirs).max()
 
@@ -46,8 +47,9 @@ def test_spectra_and_frame_statistics_equal_librosas(speech):
 def test_pitch_equals_librosas_yin(speech):
     for signal in speech:
         ours = dsp.yin(signal, 60, 500, RATE, PROSODY_FRAME, PROSODY_HOP)
-        same(ours, librosa.yin(signal, fmin=60, fmax=500, sr=RATE, frame_length=PROSODY_FRAME,
-                               hop_length=PROSODY_HOP))
+        theirs = librosa.yin(signal, fmin=60, fmax=500, sr=RATE, frame_length=PROSODY_FRAME, hop_length=PROSODY_HOP)
+        same(ours, theirs, 1e-3)  # the same trough in every frame; its refinement to FFT rounding
+        assert np.abs(ours - theirs).max() < 1.0  # Hz
         assert 80 < np.median(ours) < 400  # a speaking voice
 
 
@@ -55,7 +57,7 @@ def test_mfccs_and_deltas_equal_librosas(speech):
     for signal in speech:
         ours = dsp.mfcc(signal, RATE, 13, 512, 160)
         theirs = librosa.feature.mfcc(y=signal, sr=RATE, n_mfcc=13, n_fft=512, hop_length=160)
-        same(ours, theirs)
+        same(ours, theirs, 1e-6)
         for order in (1, 2):  # Savitzky-Golay in float32: equal to rounding
             same(dsp.delta(theirs, order), librosa.feature.delta(theirs, order=order), 1e-5)
     with pytest.raises(ValueError, match="at least 9 frames"):

@@ -169,16 +169,18 @@ def trim_silence(signal: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     return signal[start:end] if end - start >= MIN_SPEECH_SECONDS * config.sample_rate else signal
 
 
-def signal_features(signal: np.ndarray, config: AudioFeatureConfig, threads: int = 0) -> dict[str, np.ndarray]:
+def signal_features(signal: np.ndarray, config: AudioFeatureConfig, threads: int = 0,
+                    workers: int = 1) -> dict[str, np.ndarray]:
     """The audio model's inputs for a mono signal at ``sample_rate``: its representation
     (``embedding`` or ``mfcc``, see ``input_shapes``) and utterance ``stats``, both of the trimmed
-    signal. Training clips and video windows go through this same function. ``threads``: the
-    Whisper encoder's CPU threads (0: up to 4)."""
+    signal. Training clips and video windows go through this same function. ``threads`` and
+    ``workers``: the Whisper encoder's CPU threads (0: up to 4) and workers (whisper_model)."""
     speech = trim_silence(signal, config)
     if config.representation == "mfcc_cnn":
         representation = mfcc_image(speech, config)
     else:
-        representation = encoder_embedding(speech, config.encoder_model, config.encoder_compute_type, threads)
+        representation = encoder_embedding(speech, config.encoder_model, config.encoder_compute_type, threads,
+                                           workers)
     return {representation_name(config): representation, "stats": utterance_statistics(speech, config)}
 
 

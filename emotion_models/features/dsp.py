@@ -1,15 +1,16 @@
-"""The few librosa 0.11 analyses the audio features use, on NumPy and scipy.fft alone.
+"""The few librosa 0.11 analyses the audio features use, on NumPy alone.
 
 Each function computes what the librosa function of the same name computes with the arguments
 this product passes (centred frames, constant padding, a periodic Hann window, Slaney mel filters,
-orthonormal DCT-II, YIN with parabolic refinement, Savitzky-Golay deltas), in the same dtypes and
-through the same scipy.fft calls, so features match librosa's to float rounding
-(tests/test_dsp.py compares them on real clips).
+orthonormal DCT-II, YIN with parabolic refinement, Savitzky-Golay deltas), in the same dtypes, so
+features match librosa's to float rounding (tests/test_dsp.py compares them on real clips; NumPy's
+FFT works in double precision where librosa's scipy.fft keeps single).
 
 Why not librosa itself: importing it, with scipy.signal, scikit-learn (librosa.effects imports
 librosa.decompose) and its numba kernels (loaded from the JIT cache, or compiled on a fresh
 install, where processes starting together can corrupt the cache), cost each scoring process 2.7 s
-of its start-up; these functions need 0.16 s (scipy.fft). librosa remains a test dependency.
+of its start-up, and scipy.fft alone 0.16 s; these functions import nothing but NumPy. librosa
+remains a test dependency.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import functools
 import math
 
 import numpy as np
-import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
 
@@ -40,7 +40,7 @@ def hann(length: int) -> np.ndarray:
 def stft_magnitude(signal: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """(1 + n_fft // 2, frames) |STFT| of the centred, zero-padded signal (np.abs(librosa.stft(...)))."""
     frames = frame(_centred(signal, n_fft), n_fft, hop)
-    spectrum = scipy.fft.rfft(hann(n_fft)[:, None] * frames, axis=0)
+    spectrum = np.fft.rfft(hann(n_fft)[:, None] * frames, axis=0)
     # column-major as librosa's: sums over frequency then round as librosa's do
     return np.abs(np.asfortranarray(spectrum, np.result_type(signal.dtype, np.complex64)))
 
@@ -93,7 +93,16 @@ def mfcc(signal: np.ndarray, rate: float, n_mfcc: int, n_fft: int, hop: int) -> 
     """(n_mfcc, frames) MFCCs of 128 mel bands in dB (librosa.feature.mfcc)."""
     mel_power = np.einsum("ft,mf->mt", stft_magnitude(signal, n_fft, hop) ** 2, mel_filters(rate, n_fft),
                           optimize=True)
-    return scipy.fft.dct(power_to_db(mel_power), axis=0, type=2, norm="ortho")[:n_mfcc]
+    return (_dct_matrix(mel_power.shape[0], n_mfcc) @ power_to_db(mel_power)).astype(mel_power.dtype)
+
+
+@functools.lru_cache(maxsize=4)
+def _dct_matrix(size: int, rows: int) -> np.ndarray:
+    """The first ``rows`` rows of the orthonormal DCT-II of ``size`` points (scipy.fft.dct's norm="ortho")."""
+    k, n = np.arange(rows)[:, None], np.arange(size)[None, :]
+    matrix = np.sqrt(2.0 / size) * np.cos(np.pi * k * (2 * n + 1) / (2 * size))
+    matrix[0] /= np.sqrt(2.0)
+    return matrix
 
 
 @functools.lru_cache(maxsize=4)
@@ -160,9 +169,10 @@ def yin(signal: np.ndarray, fmin: float, fmax: float, rate: float, length: int, 
     frames = frame(_centred(signal, length), length, hop)
     min_period, max_period = int(np.floor(rate / fmax)), min(int(np.ceil(rate / fmin)), length - 1)
     # difference function d(k) = 2 (ACF(0) - ACF(k)) - sum_{m<k} y(m)^2, from the FFT autocorrelation
-    padded = scipy.fft.next_fast_len(2 * length - 1, real=True)
-    spectrum = scipy.fft.rfft(frames, n=padded, axis=0)
-    acf = scipy.fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2, n=padded, axis=0)[:max_period + 1]
+    padded = 1 << (2 * length - 2).bit_length()  # a power of two >= 2 * length - 1
+    spectrum = np.fft.rfft(frames, n=padded, axis=0)
+    acf = np.fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2, n=padded, axis=0)[:max_period + 1]
+    acf = acf.astype(frames.dtype)
     difference = np.cumsum(np.square(frames), axis=0)
     lags = slice(1, max_period + 1)
     difference[0] = 0

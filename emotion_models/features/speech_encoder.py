@@ -15,17 +15,9 @@ import os
 
 import numpy as np
 
-from emotion_models.features.transcription import SAMPLE_RATE, resolve_model
+from emotion_models.features.transcription import SAMPLE_RATE, loaded_whisper_model, whisper_model
 
 CHUNK_FRAMES = 3000  # 30 s of mel frames: Whisper's 1500 encoder positions
-
-
-@functools.lru_cache(maxsize=2)
-def encoder_model(model: str, compute_type: str, threads: int):
-    """The Whisper model (faster-whisper), loaded once per process, model and thread count."""
-    from faster_whisper import WhisperModel
-
-    return WhisperModel(resolve_model(model), device="auto", compute_type=compute_type, cpu_threads=threads)
 
 
 def encoder_threads(threads: int = 0) -> int:
@@ -33,11 +25,13 @@ def encoder_threads(threads: int = 0) -> int:
     return threads or min(4, os.cpu_count() or 1)
 
 
-def encode(signal: np.ndarray, model: str, compute_type: str, threads: int = 0) -> np.ndarray:
-    """(frames, width) encoder outputs of a 16 kHz mono signal, ceil(mel frames / 2) of them."""
+def encode(signal: np.ndarray, model: str, compute_type: str, threads: int = 0, workers: int = 1,
+           whisper=None) -> np.ndarray:
+    """(frames, width) encoder outputs of a 16 kHz mono signal, ceil(mel frames / 2) of them, by
+    ``whisper`` or the process's model with ``threads`` per worker and ``workers`` (see whisper_model)."""
     import ctranslate2
 
-    whisper = encoder_model(model, compute_type, encoder_threads(threads))
+    whisper = whisper or whisper_model(model, compute_type, encoder_threads(threads), workers)
     mel = whisper.feature_extractor(np.asarray(signal, dtype=np.float32))
     outputs = []
     for start in range(0, mel.shape[1], CHUNK_FRAMES):
@@ -47,13 +41,17 @@ def encode(signal: np.ndarray, model: str, compute_type: str, threads: int = 0) 
     return np.concatenate(outputs)
 
 
-def encoder_embedding(signal: np.ndarray, model: str, compute_type: str, threads: int = 0) -> np.ndarray:
+def encoder_embedding(signal: np.ndarray, model: str, compute_type: str, threads: int = 0,
+                      workers: int = 1) -> np.ndarray:
     """(2 * width,) float32: mean then standard deviation over time of the encoder outputs."""
-    outputs = encode(signal, model, compute_type, threads)
+    outputs = encode(signal, model, compute_type, threads, workers)
     return np.concatenate([outputs.mean(0), outputs.std(0)]).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=4)
 def embedding_size(model: str, compute_type: str) -> int:
-    """Length of ``encoder_embedding`` for ``model`` (found by encoding a tenth of a second)."""
-    return encoder_embedding(np.zeros(SAMPLE_RATE // 10, np.float32), model, compute_type).shape[0]
+    """Length of ``encoder_embedding`` for ``model`` (found by encoding a tenth of a second, with a
+    copy of the model already loaded when there is one)."""
+    outputs = encode(np.zeros(SAMPLE_RATE // 10, np.float32), model, compute_type,
+                     whisper=loaded_whisper_model(model, compute_type))
+    return 2 * outputs.shape[1]

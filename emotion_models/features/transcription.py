@@ -38,6 +38,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,30 @@ def resolve_model(name: str) -> str:
     return name
 
 
+_MODELS: dict[tuple[str, str, int, int], object] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def whisper_model(name: str, compute_type: str, threads: int, workers: int = 1):
+    """The faster-whisper model ``name`` with ``threads`` CPU threads per worker and ``workers``
+    workers (calls from as many Python threads run at once), loaded once per process: the
+    transcriber and the speech encoder (features.speech_encoder) share it when they ask alike."""
+    key = (name, compute_type, threads, workers)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            from faster_whisper import WhisperModel
+
+            _MODELS[key] = WhisperModel(resolve_model(name), device="auto", compute_type=compute_type,
+                                        cpu_threads=threads, num_workers=workers)
+        return _MODELS[key]
+
+
+def loaded_whisper_model(name: str, compute_type: str):
+    """A model of ``name`` already loaded in this process, whatever its threads, or None."""
+    with _MODELS_LOCK:
+        return next((model for key, model in _MODELS.items() if key[:2] == (name, compute_type)), None)
+
+
 class Transcriber:
     """Whisper transcription with word timestamps."""
 
@@ -81,14 +106,10 @@ class Transcriber:
         self._temperatures = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if config.temperature_fallback else (0.0,)
         model = resolve_model(config.model)
         if config.backend == "faster-whisper":
-            from faster_whisper import WhisperModel
-
             # CTranslate2 would start 4 threads whatever the machine; more threads than cores only slows it.
-            # ``workers`` calls from as many Python threads run at once (one queue otherwise): two videos
-            # scored together on 2 cores transcribe 13-17% faster with 2 one-thread workers (measured).
-            threads = cpu_threads or min(4, os.cpu_count() or 1)
-            self._model = WhisperModel(model, device="auto", compute_type=config.compute_type, cpu_threads=threads,
-                                       num_workers=workers)
+            # ``workers`` calls from as many Python threads run at once (one queue otherwise).
+            self._model = whisper_model(config.model, config.compute_type, cpu_threads or min(4, os.cpu_count() or 1),
+                                        workers)
         else:
             try:
                 import whisper
