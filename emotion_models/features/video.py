@@ -164,11 +164,12 @@ def video_transcriber(params: Params, cpu_threads: int = 0, workers: int = 1) ->
 
 def whisper_threads(cpu_threads: int, workers: int) -> int:
     """CPU threads of each Whisper worker when ``workers`` videos are featurised at once:
-    ``cpu_threads``, or (0) twice a worker's share of the cores, at most all of them, so a video
-    transcribed alone (the last of a batch) is not held to its share: on 2 cores and 2 workers a
-    60 s video scored 14.5x real time instead of 11.6x with 1 thread each, 20 short clips the same."""
+    ``cpu_threads``, or (0) the cores split between the workers, at most 4 (more only slow
+    CTranslate2). Two videos scored together on 2 cores transcribe 13-17% faster with 2 one-thread
+    workers than queued on one 2-thread model; two 2-thread workers (a video transcribed alone, the
+    last of a batch, then has both cores) measured the same as one-thread workers, within noise."""
     cores = os.cpu_count() or 1
-    return cpu_threads or min(cores, 2 * max(1, cores // workers))
+    return cpu_threads or min(4, max(1, cores // workers))
 
 
 def _transcribe(signal: np.ndarray | None, params: Params, cpu_threads: int, workers: int = 1) -> list[Word]:
