@@ -11,7 +11,6 @@ Longer audio is encoded in pieces of 30 s, the most Whisper's position embedding
 from __future__ import annotations
 
 import functools
-import os
 
 import numpy as np
 
@@ -20,18 +19,14 @@ from emotion_models.features.transcription import SAMPLE_RATE, loaded_whisper_mo
 CHUNK_FRAMES = 3000  # 30 s of mel frames: Whisper's 1500 encoder positions
 
 
-def encoder_threads(threads: int = 0) -> int:
-    """``threads``, or (0) at most 4 and no more than the cores: more threads only slow CTranslate2."""
-    return threads or min(4, os.cpu_count() or 1)
-
-
 def encode(signal: np.ndarray, model: str, compute_type: str, threads: int = 0, workers: int = 1,
            whisper=None) -> np.ndarray:
     """(frames, width) encoder outputs of a 16 kHz mono signal, ceil(mel frames / 2) of them, by
-    ``whisper`` or the process's model with ``threads`` per worker and ``workers`` (see whisper_model)."""
+    ``whisper`` or the process's model with ``threads`` (0: up to 4) per worker and ``workers``
+    (features.transcription.whisper_model)."""
     import ctranslate2
 
-    whisper = whisper or whisper_model(model, compute_type, encoder_threads(threads), workers)
+    whisper = whisper or whisper_model(model, compute_type, threads, workers)
     mel = whisper.feature_extractor(np.asarray(signal, dtype=np.float32))
     outputs = []
     for start in range(0, mel.shape[1], CHUNK_FRAMES):

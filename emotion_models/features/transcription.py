@@ -78,10 +78,18 @@ _MODELS: dict[tuple[str, str, int, int], object] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def whisper_model(name: str, compute_type: str, threads: int, workers: int = 1):
-    """The faster-whisper model ``name`` with ``threads`` CPU threads per worker and ``workers``
-    workers (calls from as many Python threads run at once), loaded once per process: the
-    transcriber and the speech encoder (features.speech_encoder) share it when they ask alike."""
+def split_cores(workers: int = 1) -> int:
+    """CPU threads of each Whisper worker when ``workers`` run at once: the cores split between them,
+    at most 4 (CTranslate2 would start 4 whatever the machine; more threads than cores only slow it)."""
+    return min(4, max(1, (os.cpu_count() or 1) // workers))
+
+
+def whisper_model(name: str, compute_type: str, threads: int = 0, workers: int = 1):
+    """The faster-whisper model ``name`` with ``threads`` CPU threads per worker (0: ``split_cores``)
+    and ``workers`` workers (calls from as many Python threads run at once, one queue otherwise),
+    loaded once per process: the transcriber and the speech encoder (features.speech_encoder) share
+    it when they ask alike."""
+    threads = threads or split_cores(workers)
     key = (name, compute_type, threads, workers)
     with _MODELS_LOCK:
         if key not in _MODELS:
@@ -106,10 +114,7 @@ class Transcriber:
         self._temperatures = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if config.temperature_fallback else (0.0,)
         model = resolve_model(config.model)
         if config.backend == "faster-whisper":
-            # CTranslate2 would start 4 threads whatever the machine; more threads than cores only slows it.
-            # ``workers`` calls from as many Python threads run at once (one queue otherwise).
-            self._model = whisper_model(config.model, config.compute_type, cpu_threads or min(4, os.cpu_count() or 1),
-                                        workers)
+            self._model = whisper_model(config.model, config.compute_type, cpu_threads, workers)
         else:
             try:
                 import whisper

@@ -18,7 +18,6 @@ Frames are decoded as a stream; only the 16 crops of each window are kept.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from emotion_models.features.face import LANDMARK_VALUES, NoFaceError, preproces
 from emotion_models.features.media import MediaError, MediaInfo, decode_audio, iter_frames, probe
 from emotion_models.features.shards import Extracted
 from emotion_models.features.text import N_TEXT_FEATURES, text_featuriser
-from emotion_models.features.transcription import SAMPLE_RATE, Transcriber, Word, transcriber_for, words_in
+from emotion_models.features.transcription import SAMPLE_RATE, Transcriber, Word, split_cores, transcriber_for, words_in
 from emotion_models.params import Params, VideoFeatureConfig
 
 TRUNCATED_SHARE = 0.8  # a file that decodes to less than this share of its declared duration is rejected
@@ -138,8 +137,8 @@ def _decode_signal(path: str, info: MediaInfo) -> np.ndarray | None:
 def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[float, float]], arrays: dict,
                 cpu_threads: int = 0, workers: int = 1) -> None:
     """The audio model's inputs for every window's own audio (none without audio), at the sample
-    rate the audio model was trained on, by the Whisper model the transcriber uses when both are
-    tiny.en int8 (one model per process)."""
+    rate the audio model was trained on, by the Whisper model the transcriber uses when the
+    encoder is the transcription model with the same compute type (one model per process)."""
     if signal is None:
         return
     rate = params.audio.features.sample_rate
@@ -164,12 +163,11 @@ def video_transcriber(params: Params, cpu_threads: int = 0, workers: int = 1) ->
 
 def whisper_threads(cpu_threads: int, workers: int) -> int:
     """CPU threads of each Whisper worker when ``workers`` videos are featurised at once:
-    ``cpu_threads``, or (0) the cores split between the workers, at most 4 (more only slow
-    CTranslate2). Two videos scored together on 2 cores transcribe 13-17% faster with 2 one-thread
-    workers than queued on one 2-thread model; two 2-thread workers (a video transcribed alone, the
-    last of a batch, then has both cores) measured the same as one-thread workers, within noise."""
-    cores = os.cpu_count() or 1
-    return cpu_threads or min(4, max(1, cores // workers))
+    ``cpu_threads``, or (0) the cores split between the workers (``split_cores``). Two videos scored
+    together on 2 cores transcribe 13-17% faster with 2 one-thread workers than queued on one
+    2-thread model; two 2-thread workers (a video transcribed alone, the last of a batch, then has
+    both cores) measured the same as one-thread workers, within noise."""
+    return cpu_threads or split_cores(workers)
 
 
 def _transcribe(signal: np.ndarray | None, params: Params, cpu_threads: int, workers: int = 1) -> list[Word]:
