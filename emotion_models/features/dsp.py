@@ -22,6 +22,12 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A cached array that no caller can change."""
+    array.setflags(write=False)
+    return array
+
+
 def frame(signal: np.ndarray, length: int, hop: int) -> np.ndarray:
     """(length, frames) view of ``signal``: frames of ``length`` samples, ``hop`` apart (librosa.util.frame)."""
     return sliding_window_view(signal, length)[::hop].T
@@ -34,7 +40,7 @@ def _centred(signal: np.ndarray, length: int, mode: str = "constant") -> np.ndar
 @functools.lru_cache(maxsize=8)
 def hann(length: int) -> np.ndarray:
     """The periodic Hann window (scipy.signal.get_window("hann", length, fftbins=True))."""
-    return 0.5 + 0.5 * np.cos(np.linspace(-np.pi, np.pi, length + 1)[:-1])
+    return _read_only(0.5 + 0.5 * np.cos(np.linspace(-np.pi, np.pi, length + 1)[:-1]))
 
 
 def stft_magnitude(signal: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -80,7 +86,7 @@ def mel_filters(rate: float, n_fft: int, n_mels: int = 128) -> np.ndarray:
     for i in range(n_mels):
         weights[i] = np.maximum(0, np.minimum(-ramps[i] / widths[i], ramps[i + 2] / widths[i + 1]))
     weights *= (2.0 / (edges[2:n_mels + 2] - edges[:n_mels]))[:, None]
-    return weights
+    return _read_only(weights)
 
 
 def power_to_db(power: np.ndarray, amin: float = 1e-10, top_db: float | None = 80.0) -> np.ndarray:
@@ -102,7 +108,7 @@ def _dct_matrix(size: int, rows: int) -> np.ndarray:
     k, n = np.arange(rows)[:, None], np.arange(size)[None, :]
     matrix = np.sqrt(2.0 / size) * np.cos(np.pi * k * (2 * n + 1) / (2 * size))
     matrix[0] /= np.sqrt(2.0)
-    return matrix
+    return _read_only(matrix)
 
 
 @functools.lru_cache(maxsize=4)
@@ -110,7 +116,7 @@ def _derivative_weights(order: int, width: int) -> np.ndarray:
     """Weights that give the ``order``-th derivative at the centre of a degree-``order`` polynomial
     least-squares fit to ``width`` points (Savitzky-Golay)."""
     offsets = np.arange(width) - width // 2
-    return np.linalg.pinv(np.vander(offsets, order + 1, increasing=True))[order] * math.factorial(order)
+    return _read_only(np.linalg.pinv(np.vander(offsets, order + 1, increasing=True))[order] * math.factorial(order))
 
 
 def delta(features: np.ndarray, order: int = 1, width: int = 9) -> np.ndarray:
