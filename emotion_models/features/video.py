@@ -83,7 +83,7 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0,
     with the arrays once faces and audio features are in (all but ``text``), so work that does not
     need the transcript overlaps with Whisper; its result is kept in ``VideoWindows.early``.
     ``parallel_videos``: how many videos this process featurises at once: the Whisper transcriber
-    gets as many workers, each with ``cpu_threads`` (0: see ``video_transcriber``)."""
+    gets as many workers, each with ``cpu_threads`` (0: ``whisper_threads``)."""
     info = probe(path)
     if not info.has_audio and not info.has_video:
         raise MediaError(f"{path}: no audio or video stream")
