@@ -124,13 +124,21 @@ def test_long_audio_is_heard_in_pieces_with_their_own_times():
     ("I feel so sad and lonely, grieving and crying all night", "sadness"),
     ("The murder left everyone terrified, afraid and panicking", "fear"),
 ])
-def test_text_features_of_unambiguous_sentences(sentence, emotion):
-    features = text_featuriser(TextFeatureConfig())(sentence)
+@pytest.mark.parametrize("sentiment", ["vader", "textblob"])
+def test_text_features_of_unambiguous_sentences(sentence, emotion, sentiment):
+    features = text_featuriser(TextFeatureConfig(sentiment=sentiment))(sentence)
     assert features.shape == (9,) and abs(features[:7].sum() - 1) < 1e-5
     scores = dict(zip(FEATURE_NAMES, features))
     assert max(("anger", "disgust", "fear", "joy", "sadness", "surprise"), key=scores.get) == emotion
     positive = scores["positive"] > scores["negative"]
     assert positive == (emotion == "joy")
+    assert abs(scores["positive"] + scores["negative"] - 1) < 1e-6
+
+
+def test_sentiment_reads_negation():
+    """The default sentiment (VADER) reads negation: "not good" is negative."""
+    features = dict(zip(FEATURE_NAMES, text_featuriser(TextFeatureConfig())("This is not good at all")))
+    assert features["negative"] > features["positive"]
 
 
 def test_a_window_without_words_is_neutral():
