@@ -174,7 +174,8 @@ def signal_features(signal: np.ndarray, config: AudioFeatureConfig, threads: int
     """The audio model's inputs for a mono signal at ``sample_rate``: its representation
     (``embedding`` or ``mfcc``, see ``input_shapes``) and utterance ``stats``, both of the trimmed
     signal. Training clips and video windows go through this same function. ``threads`` and
-    ``workers``: the Whisper encoder's CPU threads (0: up to 4) and workers (whisper_model)."""
+    ``workers``: the Whisper encoder's CPU threads per worker (0: the cores split between the
+    workers, at most 4) and workers (features.transcription.whisper_model)."""
     speech = trim_silence(signal, config)
     if config.representation == "mfcc_cnn":
         representation = mfcc_image(speech, config)

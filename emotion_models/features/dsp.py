@@ -206,7 +206,7 @@ def trim(signal: np.ndarray, top_db: float, length: int, hop: int) -> tuple[int,
     frame's RMS; (0, 0) for a signal without any (librosa.effects.trim)."""
     power = np.square(rms(signal, length, hop))
     floor = 1e-5 ** 2  # librosa.amplitude_to_db's amin, squared
-    db = 10.0 * np.log10(np.maximum(floor, power)) - 10.0 * np.log10(np.maximum(floor, power.max()))
+    db = power_to_db(power, floor, None) - power_to_db(power.max(), floor, None)
     loud = np.flatnonzero(db > -top_db)
     if not loud.size:
         return 0, 0

@@ -22,7 +22,7 @@ CHUNK_FRAMES = 3000  # 30 s of mel frames: Whisper's 1500 encoder positions
 def encode(signal: np.ndarray, model: str, compute_type: str, threads: int = 0, workers: int = 1,
            whisper=None) -> np.ndarray:
     """(frames, width) encoder outputs of a 16 kHz mono signal, ceil(mel frames / 2) of them, by
-    ``whisper`` or the process's model with ``threads`` (0: up to 4) per worker and ``workers``
+    ``whisper`` or the process's model with ``threads`` (0: split_cores) per worker and ``workers``
     (features.transcription.whisper_model)."""
     import ctranslate2
 

@@ -30,7 +30,7 @@ from emotion_models.features.face import LANDMARK_VALUES, NoFaceError, preproces
 from emotion_models.features.media import MediaError, MediaInfo, decode_audio, iter_frames, probe
 from emotion_models.features.shards import Extracted
 from emotion_models.features.text import N_TEXT_FEATURES, text_featuriser
-from emotion_models.features.transcription import SAMPLE_RATE, Transcriber, Word, split_cores, transcriber_for, words_in
+from emotion_models.features.transcription import SAMPLE_RATE, Transcriber, Word, transcriber_for, words_in
 from emotion_models.params import Params, VideoFeatureConfig
 
 TRUNCATED_SHARE = 0.8  # a file that decodes to less than this share of its declared duration is rejected
@@ -83,7 +83,7 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0,
     with the arrays once faces and audio features are in (all but ``text``), so work that does not
     need the transcript overlaps with Whisper; its result is kept in ``VideoWindows.early``.
     ``parallel_videos``: how many videos this process featurises at once: the Whisper transcriber
-    gets as many workers, each with ``cpu_threads`` (0: ``whisper_threads``)."""
+    gets as many workers, each with ``cpu_threads`` (0: transcription.split_cores)."""
     info = probe(path)
     if not info.has_audio and not info.has_video:
         raise MediaError(f"{path}: no audio or video stream")
@@ -150,24 +150,14 @@ def _fill_audio(signal: np.ndarray | None, params: Params, windows: list[tuple[f
         signal = np.pad(signal, (0, length - signal.size))
     for index, (start, end) in enumerate(windows):
         piece = signal[int(start * rate):int(end * rate)]
-        for name, values in signal_features(piece, params.audio.features, whisper_threads(cpu_threads, workers),
-                                            workers).items():
+        for name, values in signal_features(piece, params.audio.features, cpu_threads, workers).items():
             arrays[WINDOW_PREFIX + name][index] = values
 
 
 def video_transcriber(params: Params, cpu_threads: int = 0, workers: int = 1) -> Transcriber:
     """The Whisper transcriber ``extract_windows`` uses when ``workers`` videos are featurised at once:
-    one CTranslate2 worker per video, each with ``whisper_threads``."""
-    return transcriber_for(params.video.transcription, whisper_threads(cpu_threads, workers), workers)
-
-
-def whisper_threads(cpu_threads: int, workers: int) -> int:
-    """CPU threads of each Whisper worker when ``workers`` videos are featurised at once:
-    ``cpu_threads``, or (0) the cores split between the workers (``split_cores``). Two videos scored
-    together on 2 cores transcribe 13-17% faster with 2 one-thread workers than queued on one
-    2-thread model; two 2-thread workers (a video transcribed alone, the last of a batch, then has
-    both cores) measured the same as one-thread workers, within noise."""
-    return cpu_threads or split_cores(workers)
+    one CTranslate2 worker per video, each with ``cpu_threads`` (0: transcription.split_cores)."""
+    return transcriber_for(params.video.transcription, cpu_threads, workers)
 
 
 def _transcribe(signal: np.ndarray | None, params: Params, cpu_threads: int, workers: int = 1) -> list[Word]:

@@ -39,7 +39,7 @@ from emotion_models import atomic
 from emotion_models.features.audio import WINDOW_PREFIX, signal_features
 from emotion_models.features.media import MediaError
 from emotion_models.features.text import text_featuriser
-from emotion_models.features.video import extract_windows, video_transcriber, whisper_threads
+from emotion_models.features.video import extract_windows, video_transcriber
 from emotion_models.labels import CLASS_NAMES
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, FusionConfig, Params
 from emotion_models.scoring.fingerprints import MODEL_VIEWS, content_hash, display_path, model_files, model_version
@@ -143,7 +143,7 @@ def warm_up(models: ScoringModels, params: Params) -> None:
         video_transcriber(params, workers=videos)
     silence = np.zeros(feature_params.audio.features.sample_rate, np.float32)
     # the window features' Whisper encoder: the transcriber's model when both are the same
-    signal_features(silence, feature_params.audio.features, whisper_threads(0, videos), videos)
+    signal_features(silence, feature_params.audio.features, workers=videos)
     text_featuriser(params.video.text)("a calm start")
 
 
