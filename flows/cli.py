@@ -148,11 +148,14 @@ def print_video_prediction(result: dict) -> None:
     console.print(table)
 
 
+MODELS_HELP = "the trained models (dvc repro): audio/, face/, video/ checkpoints and the scoring/ ONNX graphs"
+
+
 @app.command()
 def predict(
     file: Annotated[Path, typer.Argument(help="an image, audio file or video")],
     json_output: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
-    model_dir: Annotated[Path, typer.Option(help="folder with audio/, face/, video/ checkpoints")] = Path("models"),
+    model_dir: Annotated[Path, typer.Option(help=MODELS_HELP)] = Path("models"),
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Score one image, audio file or video and print the class probabilities."""
@@ -177,7 +180,7 @@ def predict(
 ProjectOption = Annotated[Path, typer.Option(
     "--project", help="project folder: params.yaml, models/ and scoring.* paths are read from it (default: here)")]
 ProjectModels = Annotated[Path | None, typer.Option(
-    help="folder with audio/, face/, video/ checkpoints (default: PROJECT/models)")]
+    help=f"{MODELS_HELP} (default: PROJECT/models)")]
 ProjectParams = Annotated[Path | None, typer.Option("--params", help="params.yaml to read (default: PROJECT/params.yaml)")]
 
 
@@ -243,7 +246,7 @@ def web_app(
     scores: Annotated[list[Path] | None, typer.Option("--scores", help="a scored OUT folder (repeatable; "
                                                       "default: scoring.out)")] = None,
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8501,
-    model_dir: Annotated[Path, typer.Option(help="folder with audio/, face/, video/ checkpoints")] = Path("models"),
+    model_dir: Annotated[Path, typer.Option(help=MODELS_HELP)] = Path("models"),
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Serve the review web app on http://127.0.0.1:PORT: /predict, /scores, /models (Ctrl-C stops it)."""

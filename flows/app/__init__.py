@@ -4,4 +4,4 @@
 
 ENV_SCORES = "EMOTION_APP_SCORES"  # scored OUT folders, os.pathsep-separated
 ENV_PARAMS = "EMOTION_APP_PARAMS"  # params.yaml
-ENV_MODELS = "EMOTION_APP_MODELS"  # the folder with audio/, face/, video/ checkpoints
+ENV_MODELS = "EMOTION_APP_MODELS"  # the trained models folder (checkpoints and scoring/ ONNX graphs)
