@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emotion_models.native import keep_freed_memory
 from emotion_models.params import TranscriptionConfig
 
 SAMPLE_RATE = 16000  # Whisper hears 16 kHz mono
@@ -97,6 +98,8 @@ def whisper_model(name: str, compute_type: str, threads: int = 0, workers: int =
     with _MODELS_LOCK:
         if key not in _MODELS:
             from faster_whisper import WhisperModel
+
+            keep_freed_memory()  # its encoder's buffers are reused, not faulted in again per call
 
             _MODELS[key] = WhisperModel(resolve_model(name), device="auto", compute_type=compute_type,
                                         cpu_threads=threads, num_workers=workers)

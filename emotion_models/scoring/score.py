@@ -41,6 +41,7 @@ from emotion_models.features.media import MediaError
 from emotion_models.features.text import text_featuriser
 from emotion_models.features.video import extract_windows, video_transcriber
 from emotion_models.labels import CLASS_NAMES
+from emotion_models.native import tune_for_scoring
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, FusionConfig, Params
 from emotion_models.scoring.fingerprints import MODEL_VIEWS, content_hash, display_path, model_files, model_version
 from emotion_models.scoring.fusion import read_choice, resolve_weights, transcript_evidence, window_views
@@ -121,7 +122,9 @@ def load_models(model_dir: Path = Path("models"), fusion: FusionConfig = FusionC
 
 
 def ready_models(model_dir: Path, params: Params, out: Path | None = None) -> ScoringModels:
-    """The loaded models (``scoring.runtime``), with the libraries warmed up once per process and parameters."""
+    """The loaded models (``scoring.runtime``), with the libraries warmed up once per process and
+    parameters, and the native libraries set for scoring (:func:`emotion_models.native.tune_for_scoring`)."""
+    tune_for_scoring()
     models = load_models(model_dir, params.video.fusion, out, params.scoring.runtime)
     key = (models.version, params.model_dump_json())
     with _LOCK:
