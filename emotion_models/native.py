@@ -9,15 +9,14 @@
   256 MB of freed memory kept there, one 30 s window's encoder pass takes 0.32-0.34 s instead of
   0.50 s (one thread); peaks grow by what the heap keeps (README, Benchmarks).
 - One BLAS thread (:func:`one_blas_thread`). NumPy's OpenBLAS starts a thread per core, and after
-  each matrix product its idle threads spin in ``sched_yield`` before they sleep: scoring's small
-  products (mel filters, DCT, fusion) kept one such thread spinning for 14% of a scoring run's CPU
+  each matrix product its idle threads spin in ``sched_yield`` before they sleep: scoring's matrix
+  products (the audio features' mel filters and DCT among them) kept one such thread spinning for 14% of a scoring run's CPU
   samples on 2 cores, time taken from decoding, Whisper and the face networks.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
 import platform
@@ -36,7 +35,7 @@ def keep_freed_memory() -> bool:
     glibc's own MALLOC_* tuning variables. True when the settings are in force."""
     if platform.libc_ver()[0] != "glibc" or any(name in os.environ for name in USER_MALLOC_SETTINGS):
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc = ctypes.CDLL("libc.so.6")  # glibc's soname on every Linux platform
     return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
 
 

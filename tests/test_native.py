@@ -17,10 +17,10 @@ glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's ma
 # 64 MB blocks allocated, written and freed as CTranslate2's per-call buffers are; prints the page
 # faults of the last four rounds and whether the settings were applied
 ROUNDS = """
-import ctypes, ctypes.util, resource, sys
+import ctypes, resource, sys
 from emotion_models.native import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "keep" else False
-libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 size = 64 << 20
 def round_trip():
