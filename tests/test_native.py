@@ -56,9 +56,14 @@ print(idle, applied)
 """
 
 
+# the caller's own malloc and BLAS settings would switch the settings under test off
+CLEAN_ENV = {k: v for k, v in os.environ.items()
+             if not k.startswith("MALLOC_") and k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
 def run(code: str, mode: str, **env: str) -> tuple[float, bool]:
     result = subprocess.run([sys.executable, "-c", code, mode], cwd=REPO, capture_output=True, text=True,
-                            timeout=120, env={**os.environ, **env})
+                            timeout=120, env={**CLEAN_ENV, **env})
     assert result.returncode == 0, result.stderr[-2000:]
     value, applied = result.stdout.split()
     return float(value), applied == "True"
