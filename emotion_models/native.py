@@ -10,8 +10,9 @@
   0.50 s (one thread); peaks grow by what the heap keeps (README, Benchmarks).
 - One BLAS thread (:func:`one_blas_thread`). NumPy's OpenBLAS starts a thread per core, and after
   each matrix product its idle threads spin in ``sched_yield`` before they sleep: scoring's matrix
-  products (the audio features' mel filters and DCT among them) kept one such thread spinning for 14% of a scoring run's CPU
-  samples on 2 cores, time taken from decoding, Whisper and the face networks.
+  products (the audio features' mel filters and DCT among them) kept one such thread spinning for
+  14% of a scoring run's CPU samples on 2 cores, time taken from decoding, Whisper and the face
+  networks.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from emotion_models.native import USER_BLAS_SETTINGS, USER_MALLOC_SETTINGS
 from tests.conftest import REPO
 
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc settings")
@@ -57,8 +58,7 @@ print(idle, applied)
 
 
 # the caller's own malloc and BLAS settings would switch the settings under test off
-CLEAN_ENV = {k: v for k, v in os.environ.items()
-             if not k.startswith("MALLOC_") and k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in USER_MALLOC_SETTINGS + USER_BLAS_SETTINGS}
 
 
 def run(code: str, mode: str, **env: str) -> tuple[float, bool]:
