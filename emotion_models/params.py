@@ -51,6 +51,8 @@ class LabelRules(Strict):
 class SplitConfig(Strict):
     test_fraction: float = Field(0.15, ge=0.0, lt=1.0)
     val_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    # A corpus of fewer speakers trains only (measured by cross-validation); 3 at the least.
+    min_speakers: int = Field(3, ge=3)
 
 
 class DataConfig(Strict):

@@ -61,7 +61,8 @@ def build_manifest(
     manifest = pl.DataFrame(rows, schema=MANIFEST_SCHEMA)
     if manifest.height:
         speakers = manifest.select("corpus", "speaker_id").unique().iter_rows()
-        splits = assign_splits(speakers, data.split.test_fraction, data.split.val_fraction, seed, fixed)
+        splits = assign_splits(speakers, data.split.test_fraction, data.split.val_fraction, seed, fixed,
+                               data.split.min_speakers)
         manifest = manifest.with_columns(
             pl.struct("corpus", "speaker_id")
             .map_elements(lambda s: splits[(s["corpus"], s["speaker_id"])], return_dtype=pl.Utf8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from emotion_models.data.datasets.base import Clip, DatasetAdapter, NameParseError, Reject, RemoteFile
+from emotion_models.data.datasets.casia import Casia
 from emotion_models.data.datasets.ck_plus import CkPlus
 from emotion_models.data.datasets.crema_d import CremaDAudio, CremaDVideo
 from emotion_models.data.datasets.fer2013 import Fer2013
@@ -15,7 +16,7 @@ from emotion_models.data.datasets.tess import Tess
 ADAPTERS: dict[str, DatasetAdapter] = {
     adapter.name: adapter
     for adapter in (
-        RavdessAudio(), CremaDAudio(), Tess(), SaveeAudio(),
+        RavdessAudio(), CremaDAudio(), Tess(), SaveeAudio(), Casia(),
         Fer2013(), CkPlus(), RafDb(),
         RavdessVideo(), CremaDVideo(), SaveeVideo(), Omg(),
     )
