@@ -21,6 +21,7 @@ def ci_params(raw: dict) -> dict:
     raw["data"]["root"] = str(SHARED)
     raw["data"]["datasets"]["tess"]["max_per_class"] = 20  # 20 of each of its 7 emotions
     raw["data"]["datasets"]["fer2013"]["max_per_class"] = 20
+    raw["data"]["datasets"]["casia"]["max_per_class"] = 8  # 8 of each of its 6 emotions, from all 4 speakers
     for model in ("audio", "face"):
         raw[model]["train"].update(epochs=2, early_stopping_patience=2)
     raw["face"]["pretrain"]["train"].update(epochs=2, early_stopping_patience=2)

@@ -16,7 +16,7 @@ from tests.pipeline_project import dvc
 def test_manifest_from_dvc_repro(pipeline_project):
     manifest = pl.read_parquet(pipeline_project / "data" / "manifest.parquet").filter(~pl.col("composed"))
     assert dict(manifest.group_by("dataset").len().iter_rows()) == {
-        "ravdess_audio": 720, "tess": 140, "savee_audio": 240, "ck_plus": 594, "crema_d_video": 6,
+        "ravdess_audio": 720, "tess": 140, "savee_audio": 240, "casia": 48, "ck_plus": 594, "crema_d_video": 6,
         "fer2013": 7 * 20 * 2}
     assert "ravdess_audio" in (pipeline_project / "reports" / "data" / "summary.md").read_text()
 
@@ -31,8 +31,9 @@ def test_audio_outputs_are_well_formed(pipeline_project):
     cross = metrics["cross_validation"]  # every protocol of params.yaml's audio.evaluation
     assert cross["ravdess_speaker_folds"]["folds"] == 6 and cross["ravdess_speaker_folds"]["n"] == 720
     assert cross["savee_speaker_folds"]["folds"] == 2 and cross["savee_speaker_folds"]["n"] == 240
+    assert cross["casia_speaker_folds"]["folds"] == 4 and cross["casia_speaker_folds"]["n"] == 48
     assert {name: row["n"] for name, row in cross["leave_corpus_out"].items()} == {
-        "ravdess": 720, "savee": 240, "tess": 140}
+        "ravdess": 720, "savee": 240, "tess": 140, "casia": 48}
     for protocol in ("ravdess_speaker_folds", "savee_speaker_folds"):
         assert 0.0 <= cross[protocol]["accuracy_mean"] <= 1.0 and cross[protocol]["accuracy_std"] >= 0.0
     folds = json.loads((pipeline_project / "reports" / "audio" / "cross_validation.json").read_text())
