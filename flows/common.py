@@ -1,13 +1,12 @@
-"""Helpers shared by the flows: parameters, artifacts and the command-line entry of DVC stages."""
+"""Helpers shared by the flows: artifacts and the command line of DVC stages."""
 
-from __future__ import annotations
-
-import sys
 from collections.abc import Callable, Sequence
+from typing import Annotated, Literal
 
+import typer
 from prefect.artifacts import create_markdown_artifact
 
-from flows.native_logs import stage_arguments
+from emotion_models.native_logs import silence_native_logs
 
 
 def artifact_key(text: str) -> str:
@@ -19,11 +18,35 @@ def publish_markdown(key: str, markdown: str, description: str) -> None:
     create_markdown_artifact(key=artifact_key(key), markdown=markdown, description=description)
 
 
+VerboseOption = Annotated[bool, typer.Option("--verbose", help="keep native libraries' log lines")]
+
+
+def stage_app(stages: dict[str, Callable[..., object]], models: Sequence[str] = ()) -> typer.Typer:
+    """The command line dvc.yaml calls a stage with: ``python -m flows.X STAGE``, or
+    ``python -m flows.X STAGE MODEL`` when ``models`` are given; ``--verbose`` keeps native logs."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    Stage = Literal[tuple(stages)]  # noqa: N806 (a type)
+
+    if models:
+        @app.command()
+        def run(stage: Annotated[Stage, typer.Argument(help="the stage to run")],
+                model: Annotated[Literal[tuple(models)], typer.Argument(help="the model")],
+                verbose: VerboseOption = False) -> None:
+            """Run one stage's flow for one model."""
+            if not verbose:
+                silence_native_logs()
+            stages[stage](model)
+    else:
+        @app.command()
+        def run(stage: Annotated[Stage, typer.Argument(help="the stage to run")],
+                verbose: VerboseOption = False) -> None:
+            """Run one stage's flow."""
+            if not verbose:
+                silence_native_logs()
+            stages[stage]()
+    return app
+
+
 def run_stage(stages: dict[str, Callable[..., object]], models: Sequence[str] = ()) -> None:
-    """Run the flow named on the command line, how dvc.yaml calls a stage: ``python -m flows.X STAGE``,
-    or ``python -m flows.X STAGE MODEL`` when ``models`` are given; ``--verbose`` keeps native logs."""
-    args = stage_arguments(sys.argv[1:])
-    usage = f"{{{','.join(stages)}}}" + (f" {{{','.join(models)}}}" if models else "")
-    if len(args) != 1 + bool(models) or args[0] not in stages or (models and args[1] not in models):
-        sys.exit(f"usage: python -m {sys.argv[0]} {usage} [--verbose]")
-    stages[args[0]](*args[1:])
+    """Run the stage named on the command line (:func:`stage_app`)."""
+    stage_app(stages, models)()

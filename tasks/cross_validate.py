@@ -25,15 +25,16 @@ which ``audio_evaluate`` adds to metrics.json and report.html:
 
 from __future__ import annotations
 
-import argparse
 import logging
 import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import polars as pl
+import typer
 
 from emotion_models import atomic, paths
 from emotion_models.data.splits import held_out_count, speaker_order
@@ -168,31 +169,30 @@ def cross_validate(spec: ModelSpec, params: Params, config: CrossValidationConfi
     return {"model": spec.name, "protocols": {name: summarise(done) for name, done in results.items()}}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", choices=["audio", "face"])
-    parser.add_argument("--corpus", help="speaker folds of this corpus (instead of params.yaml's protocols)")
-    parser.add_argument("--folds", type=int, default=3, help="with --corpus: how many folds")
-    parser.add_argument("--leave-corpus-out", action="store_true", help="test each corpus, trained on the others")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", type=Path, help="default: reports/<model>/cross_validation.json (params.yaml's "
-                                                 "protocols only; the audio_cross_validate stage's output)")
-    options = parser.parse_args()
-    custom = options.corpus is not None or options.leave_corpus_out
-    if custom and options.out is None:
-        parser.error("--corpus and --leave-corpus-out need --out (the default file belongs to the DVC stage)")
+def main(
+    model: Annotated[Literal["audio", "face"], typer.Argument(help="the model")],
+    corpus: Annotated[str | None, typer.Option(help="speaker folds of this corpus (instead of params.yaml's protocols)")] = None,
+    folds: Annotated[int, typer.Option(help="with --corpus: how many folds")] = 3,
+    leave_corpus_out: Annotated[bool, typer.Option("--leave-corpus-out", help="test each corpus, trained on the others")] = False,
+    params: Annotated[Path, typer.Option(help="params.yaml to read")] = Path("params.yaml"),
+    out: Annotated[Path | None, typer.Option(help="default: reports/<model>/cross_validation.json (params.yaml's "
+                                                  "protocols only; the audio_cross_validate stage's output)")] = None,
+) -> None:
+    """Cross-validate MODEL on params.yaml's protocols, or on the folds given by --corpus / --leave-corpus-out."""
+    custom = corpus is not None or leave_corpus_out
+    if custom and out is None:
+        raise typer.BadParameter("--corpus and --leave-corpus-out need --out (the default file belongs to the DVC stage)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    spec = get_spec(options.model)
-    params = load_params(options.params)
+    spec = get_spec(model)
+    loaded = load_params(params)
     if custom:
-        config = CrossValidationConfig(speaker_folds={options.corpus: options.folds} if options.corpus else {},
-                                       leave_corpus_out=options.leave_corpus_out)
+        config = CrossValidationConfig(speaker_folds={corpus: folds} if corpus else {}, leave_corpus_out=leave_corpus_out)
     else:
-        config = configured_protocols(spec, params)
+        config = configured_protocols(spec, loaded)
     if config is None:
-        parser.error(f"params.yaml has no {spec.name}.evaluation protocols: pass --corpus or --leave-corpus-out")
-    result = cross_validate(spec, params, config)
-    out = options.out or paths.report_dir(spec.name) / "cross_validation.json"
+        raise typer.BadParameter(f"params.yaml has no {spec.name}.evaluation protocols: pass --corpus or --leave-corpus-out")
+    result = cross_validate(spec, loaded, config)
+    out = out or paths.report_dir(spec.name) / "cross_validation.json"
     atomic.write_json(out, result)
     for name, summary in result["protocols"].items():
         print(f"{spec.name} {name}: accuracy {summary['accuracy']['mean']:.3f} +- {summary['accuracy']['std']:.3f}, "
@@ -202,4 +202,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

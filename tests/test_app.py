@@ -25,11 +25,11 @@ from emotion_models.scoring.results import (
     views_of,
     window_summary,
 )
-from flows.app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
+from app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
 from tests.app_data import model_reports, rejected, scored_video
 from tests.conftest import CK_PLUS, CREMA_D_VIDEO, REPO, require_shared
 
-PAGES = REPO / "flows" / "app" / "views"
+PAGES = REPO / "app" / "views"
 
 
 def load_videos(folders: list[Path]) -> pl.DataFrame:

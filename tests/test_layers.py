@@ -1,4 +1,5 @@
-"""The package layers import one way: flows -> tasks -> emotion_models, with no circles."""
+"""The package layers import one way, with no circles: cli -> flows -> tasks -> emotion_models, and the review
+app -> emotion_models (the app never starts flows or stages)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("emotion_models", "tasks", "flows")
+LAYERS = ("emotion_models", "tasks", "flows", "cli", "app")
+# what each top-level package may import besides itself
+ALLOWED = {"emotion_models": set(), "tasks": {"emotion_models"}, "flows": {"tasks", "emotion_models"},
+           "cli": {"flows", "tasks", "emotion_models", "app"}, "app": {"emotion_models"}}
 
 
 def module_name(path: Path) -> str:
@@ -31,12 +35,24 @@ def imports_of(path: Path) -> set[str]:
 GRAPH = {module_name(path): imports_of(path) for layer in LAYERS for path in (ROOT / layer).rglob("*.py")}
 
 
-@pytest.mark.parametrize("lower, upper", [("emotion_models", "flows"), ("emotion_models", "tasks"),
-                                          ("tasks", "flows")])
-def test_layers_never_import_upward(lower: str, upper: str) -> None:
-    wrong = {module: sorted(name for name in names if name.split(".")[0] == upper)
-             for module, names in GRAPH.items() if module.split(".")[0] == lower}
+@pytest.mark.parametrize("layer", LAYERS)
+def test_layers_import_only_lower_ones(layer: str) -> None:
+    wrong = {module: sorted(name for name in names if name.split(".")[0] not in ALLOWED[layer] | {layer})
+             for module, names in GRAPH.items() if module.split(".")[0] == layer}
     assert not {module: names for module, names in wrong.items() if names}
+
+
+def test_flows_hold_prefect_flows_only() -> None:
+    """Every module of flows/ imports Prefect (the CLI and the app live in cli/ and app/)."""
+    def imports_prefect(path: Path) -> bool:
+        return any(isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+            name.split(".")[0] == "prefect" for name in ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                                                         else [alias.name for alias in node.names]))
+            for node in ast.walk(ast.parse(path.read_text())))
+
+    without = [path.name for path in (ROOT / "flows").rglob("*.py") if path.name != "__init__.py"
+               and not imports_prefect(path)]
+    assert not without
 
 
 def test_no_import_cycles() -> None:

@@ -5,7 +5,7 @@ import sys
 
 SCRIPT = """
 import os, sys
-from flows.native_logs import silence_native_logs
+from emotion_models.native_logs import silence_native_logs
 silence_native_logs()
 os.write(2, b"W0000 00:00:1732630000.123456   4242 inference_feedback_manager.cc:114] Feedback manager requires...\\n")
 os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n")

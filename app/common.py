@@ -21,8 +21,8 @@ from emotion_models.scoring.results import (
     views_of,
     window_summary,
 )
-from flows.app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
-from flows.app.charts import probability_bars, timeline_chart
+from app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
+from app.charts import probability_bars, timeline_chart
 
 
 @dataclass(frozen=True)

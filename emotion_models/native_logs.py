@@ -54,10 +54,3 @@ def silence_native_logs() -> None:
 
     atexit.register(restore)
 
-
-def stage_arguments(argv: list[str]) -> list[str]:
-    """A flow's command-line arguments without ``--verbose``; without it native logs are silenced."""
-    if "--verbose" in argv:
-        return [arg for arg in argv if arg != "--verbose"]
-    silence_native_logs()
-    return argv

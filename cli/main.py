@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from emotion_models.params import load_params
-from flows.native_logs import silence_native_logs
+from emotion_models.native_logs import silence_native_logs
 
 app = typer.Typer(help="Speaker-independent emotion recognition from audio, faces and video.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -256,12 +256,12 @@ def web_app(
     import subprocess
     import sys
 
-    import flows.app
-    from flows.app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
+    import app as review_app
+    from app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
 
     load_params(params)  # a broken params.yaml fails here, not in the browser
-    main_script = Path(flows.app.__file__).with_name("main.py")
-    package_root = str(main_script.parents[2])
+    main_script = Path(review_app.__file__).with_name("main.py")
+    package_root = str(main_script.parents[1])
     env = {**os.environ, ENV_PARAMS: str(params.resolve()), ENV_MODELS: str(model_dir.resolve()),
            ENV_SCORES: os.pathsep.join(str(folder.resolve()) for folder in scores or []),
            "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),

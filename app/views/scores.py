@@ -8,8 +8,8 @@ import streamlit as st
 
 from emotion_models.labels import CLASS_NAMES
 from emotion_models.scoring.results import NO_EMOTION, VIDEO_COLUMNS, filter_videos, load_windows, mean_probabilities
-from flows.app import charts
-from flows.app.common import app_config, confidence_text, scored_tables, show_probabilities, show_timeline, show_windows
+from app import charts
+from app.common import app_config, confidence_text, scored_tables, show_probabilities, show_timeline, show_windows
 
 TABLE_COLUMNS = {"file": "video", "emotion": "dominant emotion", "mean_confidence": "confidence",
                  "duration": "duration (s)", "windows": "windows", "windows_no_face": "no face",

@@ -22,8 +22,8 @@ from emotion_models.scoring.predict import (
     window_frames,
 )
 from emotion_models.scoring.results import EMOTION_OF_SLUG, VIEW_TITLES, estimate_view, mean_probabilities
-from flows.app import charts
-from flows.app.common import app_config, confidence_text, show_probabilities, show_timeline, show_windows
+from app import charts
+from app.common import app_config, confidence_text, show_probabilities, show_timeline, show_windows
 
 UPLOADS = Path(tempfile.gettempdir()) / "emotion-app-uploads"
 FRAMES_PER_ROW = 4

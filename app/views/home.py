@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from flows.app.common import app_config
+from app.common import app_config
 
 config = app_config()
 st.title("Emotion pipeline")

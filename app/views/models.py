@@ -7,8 +7,8 @@ import polars as pl
 import streamlit as st
 
 from emotion_models.reports.overview import git_revision, prefect_links, project_overview
-from flows.app import charts
-from flows.app.common import app_config
+from app import charts
+from app.common import app_config
 
 config = app_config()
 THREE_DECIMALS = {c: st.column_config.NumberColumn(format="%.3f")

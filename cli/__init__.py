@@ -1,0 +1,1 @@
+"""The `emotion` command line (cli.main): starts the flows and serves the review app."""
