@@ -6,7 +6,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from emotion_models.params import DataConfig
 
 Modality = Literal["audio", "face", "video"]
 # Audio containers an audio adapter accepts (the media layer decodes them all with PyAV), the
@@ -59,6 +62,11 @@ class DatasetAdapter(ABC):
     extensions: tuple[str, ...]
     homepage: str
     gated: str | None = None  # how to obtain the data by hand, when it cannot be downloaded
+
+    def configured(self, data: DataConfig) -> DatasetAdapter:
+        """This adapter with the parameters it takes from ``data`` (the labelled folders' label map);
+        most adapters take none."""
+        return self
 
     def remote_files(self, metadata_dir: Path | None) -> list[RemoteFile]:
         """The files to download, empty for gated datasets."""
