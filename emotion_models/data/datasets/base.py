@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 Modality = Literal["audio", "face", "video"]
 # Audio containers an audio adapter accepts (the media layer decodes them all with PyAV), the
 # lossless ones first: where one clip comes in two containers, the first is kept.
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac")
 
 
 class NameParseError(ValueError):
