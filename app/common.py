@@ -9,11 +9,9 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from emotion_models.contract import REJECT_SCHEMA, VIDEO_SCHEMA, VIEW_TITLES
 from emotion_models.params import Params, ParamsError, load_params
 from emotion_models.scoring.results import (
-    REJECT_COLUMNS,
-    VIDEO_COLUMNS,
-    VIEW_TITLES,
     TableReader,
     estimate_view,
     timeline,
@@ -54,7 +52,7 @@ def app_config() -> AppConfig:
 @st.cache_resource(max_entries=64)
 def table_reader(folder: str, table: str) -> TableReader:
     """One incremental reader per folder and table, shared by every session of the app."""
-    return TableReader(Path(folder), table, VIDEO_COLUMNS if table == "videos" else REJECT_COLUMNS)
+    return TableReader(Path(folder), table, VIDEO_SCHEMA if table == "videos" else REJECT_SCHEMA)
 
 
 def scored_tables(folders: tuple[Path, ...]) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from emotion_models.contract import VIEW_TITLES
+from emotion_models.labels import CLASS_NAMES, SLUGS
 from emotion_models.params import load_params
 from emotion_models.native_logs import silence_native_logs
 
@@ -94,7 +96,6 @@ def explain(
 ) -> None:
     """Grad-CAM of the face model: a PNG with the heat map over the face and the class probabilities."""
     from emotion_models import atomic
-    from emotion_models.labels import CLASS_NAMES
     from emotion_models.nets.face import FaceSpec
     from emotion_models.params import FaceFeatureConfig
     from emotion_models.reports.gradcam import explain_image
@@ -109,13 +110,7 @@ def explain(
     console.print(f"Grad-CAM written to {target}")
 
 
-VIEW_TITLES = {"fused": "fused", "audio": "audio", "face": "face", "text": "text", "video": "learned"}
-
-
 def _best(window: dict, view: str) -> str:
-    from emotion_models.labels import CLASS_NAMES
-    from emotion_models.scoring.outputs import SLUGS
-
     values = [window[f"{view}_{slug}"] for slug in SLUGS]
     if values[0] is None:
         return "no person" if view == "fused" else "-"
@@ -125,9 +120,6 @@ def _best(window: dict, view: str) -> str:
 
 def print_video_prediction(result: dict) -> None:
     """The fused estimate of a video and, per window, every view's most probable class."""
-    from emotion_models.labels import CLASS_NAMES
-    from emotion_models.scoring.outputs import SLUGS
-
     summary, fusion = result["summary"], result["fusion"]
     how = ("learned fusion" if fusion["method"] == "learned" else
            "late fusion, weights " + ", ".join(f"{v} {w:.2f}" for v, w in fusion["weights"].items()))
@@ -140,7 +132,7 @@ def print_video_prediction(result: dict) -> None:
         console.print("  mean probability: " + " · ".join(
             f"{name} {summary[f'mean_probability_{slug}']:.2f}" for slug, name in zip(SLUGS, CLASS_NAMES)))
     table = Table(box=None, padding=(0, 1))
-    for column in ("seconds", *VIEW_TITLES.values(), "transcript"):
+    for column in ("seconds", *VIEW_TITLES, "transcript"):  # the views by their column prefix
         table.add_column(column)
     for window in result["windows"]:
         table.add_row(f"{window['start']:.1f}-{window['end']:.1f}", *(_best(window, view) for view in VIEW_TITLES),

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
-from emotion_models.scoring.score import SLUGS, output_key
+from emotion_models.labels import SLUGS
+from emotion_models.scoring.outputs import output_key
 
 VERSION = "abc123def456"
 

@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from emotion_models.contract import VIDEO_SCHEMA
 from emotion_models.reports.overview import model_overview, prefect_links
 from emotion_models.scoring.predict import browser_video, window_frames
 from emotion_models.scoring.results import (
-    VIDEO_COLUMNS,
     TableReader,
     filter_videos,
     load_windows,
@@ -33,7 +33,7 @@ PAGES = REPO / "app" / "views"
 
 
 def load_videos(folders: list[Path]) -> pl.DataFrame:
-    return videos_table([TableReader(f, "videos", VIDEO_COLUMNS).read().with_columns(pl.lit(str(f)).alias("folder"))
+    return videos_table([TableReader(f, "videos", VIDEO_SCHEMA).read().with_columns(pl.lit(str(f)).alias("folder"))
                          for f in folders])
 
 
@@ -186,7 +186,7 @@ def test_a_folder_with_a_null_typed_column_still_reads(tmp_path):
 def test_a_folder_is_read_again_only_for_its_new_files(tmp_path):
     out = tmp_path / "out"
     scored_video(out, "a.mp4", "a" * 64, ["happy"], fused=True)
-    reader = TableReader(out, "videos", VIDEO_COLUMNS)
+    reader = TableReader(out, "videos", VIDEO_SCHEMA)
     first = reader.read()
     assert first["path"].to_list() == ["/videos/a.mp4"]
     assert reader.read() is first  # nothing changed: nothing read
@@ -194,7 +194,7 @@ def test_a_folder_is_read_again_only_for_its_new_files(tmp_path):
     assert sorted(reader.read()["path"].to_list()) == ["/videos/a.mp4", "/videos/b.mp4"]
     next((out / "videos").glob("a*.parquet")).unlink()
     assert reader.read()["path"].to_list() == ["/videos/b.mp4"]
-    assert TableReader(tmp_path / "missing", "videos", VIDEO_COLUMNS).read().height == 0
+    assert TableReader(tmp_path / "missing", "videos", VIDEO_SCHEMA).read().height == 0
 
 
 def test_a_flv_clip_becomes_a_webm_the_browser_plays_and_has_a_boxed_frame(tmp_path):

@@ -82,7 +82,7 @@ def test_predict_video_shows_the_fused_estimate_and_every_view(pipeline_project,
     printed = emotion(pipeline_project, "predict", str(clip)).stdout
     assert "fused estimate: late fusion, weights audio" in printed and "mean probability:" in printed
     header = next(line for line in printed.splitlines() if "transcript" in line).split()
-    assert header == ["seconds", "fused", "audio", "face", "text", "learned", "transcript"]
+    assert header == ["seconds", "fused", "video", "audio", "face", "text", "transcript"]
     assert "forget" in printed.lower()
     pattern = emotion(pipeline_project, "predict", str(tone_over_test_pattern(tmp_path / "pattern.mp4"))).stdout
     assert "no person (no face and no speech in any window: no emotion)" in pattern

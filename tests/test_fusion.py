@@ -22,7 +22,9 @@ from emotion_models.scoring.fusion import (
     transcript_evidence,
     window_views,
 )
-from emotion_models.scoring.score import SLUGS, WINDOW_SCHEMA, summarise
+from emotion_models.contract import WINDOW_SCHEMA
+from emotion_models.labels import SLUGS
+from emotion_models.scoring.score import summarise
 
 NAN = [np.nan] * 5
 

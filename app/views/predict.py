@@ -6,10 +6,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from emotion_models.labels import CLASS_NAMES
+from emotion_models.contract import EMOTION_OF_SLUG, VIEW_TITLES
+from emotion_models.labels import CLASS_NAMES, SLUGS
 from emotion_models.params import load_params
 from emotion_models.scoring.fingerprints import ModelsUnavailable
-from emotion_models.scoring.outputs import SLUGS
 from emotion_models.scoring.predict import (
     AUDIO_SUFFIXES,
     CANNOT_SCORE,
@@ -21,7 +21,7 @@ from emotion_models.scoring.predict import (
     predict_video,
     window_frames,
 )
-from emotion_models.scoring.results import EMOTION_OF_SLUG, VIEW_TITLES, estimate_view, mean_probabilities
+from emotion_models.scoring.results import estimate_view, mean_probabilities
 from app import charts
 from app.common import app_config, confidence_text, show_probabilities, show_timeline, show_windows
 

@@ -7,7 +7,8 @@ import polars as pl
 import streamlit as st
 
 from emotion_models.labels import CLASS_NAMES
-from emotion_models.scoring.results import NO_EMOTION, VIDEO_COLUMNS, filter_videos, load_windows, mean_probabilities
+from emotion_models.contract import NO_EMOTION, VIDEO_SCHEMA
+from emotion_models.scoring.results import filter_videos, load_windows, mean_probabilities
 from app import charts
 from app.common import app_config, confidence_text, scored_tables, show_probabilities, show_timeline, show_windows
 
@@ -43,7 +44,7 @@ if videos.height:
 
     counts, table_area = st.columns([1, 4])
     counts.altair_chart(charts.emotion_counts(shown), width="stretch")
-    export = shown.select(*VIDEO_COLUMNS, "folder")
+    export = shown.select(*VIDEO_SCHEMA, "folder")
     parquet = io.BytesIO()
     export.write_parquet(parquet)
     counts.download_button("Download CSV", export.write_csv(), "videos.csv", "text/csv", icon=":material/download:")

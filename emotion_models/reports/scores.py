@@ -13,8 +13,7 @@ import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from emotion_models import atomic
-from emotion_models.labels import CLASS_NAMES
-from emotion_models.scoring.outputs import SLUGS
+from emotion_models.labels import CLASS_NAMES, SLUGS
 
 COLOURS = ("#4c72b0", "#8c8c8c", "#dd8452", "#c44e52", "#8172b3")  # one per class, in label order
 PLOT_WIDTH, PLOT_HEIGHT = 760, 150

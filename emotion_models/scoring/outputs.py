@@ -17,13 +17,9 @@ from pathlib import Path
 import polars as pl
 
 from emotion_models import atomic
+from emotion_models.contract import OUTPUT_FOLDERS, PATH_SCHEMA, PATHS_FILE
 from emotion_models.scoring.fingerprints import Scan, display_path
 
-SLUGS = ("sad_fear", "neutral", "happy", "angry", "surprise_disgust")  # class suffixes of the probability columns
-OUTPUT_FOLDERS = ("windows", "videos", "rejects", "paths")
-PATH_SCHEMA = pl.Schema({"path": pl.Utf8, "content_hash": pl.Utf8, "first_seen": pl.Datetime("us", "UTC"),
-                         "last_seen": pl.Datetime("us", "UTC")})
-PATHS_FILE = Path("paths") / "paths.parquet"
 
 
 def output_key(digest: str, version: str) -> str:

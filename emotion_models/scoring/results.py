@@ -16,20 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
-from emotion_models.labels import CLASS_NAMES
-from emotion_models.scoring.outputs import SLUGS, output_key
-
-VIEW_TITLES = {"fused": "fused estimate", "video": "combined model", "audio": "audio model", "face": "face model"}
-EMOTION_OF_SLUG = dict(zip(SLUGS, CLASS_NAMES))
-NO_EMOTION = "no person"  # shown where dominant_emotion is null
-VIDEO_COLUMNS = {
-    "path": pl.Utf8, "content_hash": pl.Utf8, "model_version": pl.Utf8, "duration": pl.Float64,
-    "windows": pl.Int64, "dominant_emotion": pl.Utf8, "mean_confidence": pl.Float64,
-    "windows_no_face": pl.Int64, "windows_no_audio": pl.Int64, "windows_no_speech": pl.Int64,
-    "windows_no_person": pl.Int64, "fusion": pl.Utf8, "scored_at": pl.Utf8,
-    **{f"share_{s}": pl.Float64 for s in SLUGS}, **{f"mean_probability_{s}": pl.Float64 for s in SLUGS},
-}
-REJECT_COLUMNS = {"path": pl.Utf8, "content_hash": pl.Utf8, "model_version": pl.Utf8, "reason": pl.Utf8}
+from emotion_models.contract import EMOTION_OF_SLUG, NO_EMOTION, VIDEO_SCHEMA, VIEW_TITLES
+from emotion_models.labels import CLASS_NAMES, SLUGS
+from emotion_models.scoring.outputs import output_key
 
 
 def table_files(folder: Path, table: str) -> list[Path]:
@@ -88,7 +77,7 @@ def _scan(files: list[Path], columns: dict[str, pl.DataType], with_file: bool = 
 def videos_table(frames: list[pl.DataFrame]) -> pl.DataFrame:
     """Video rows of several folders (each with ``folder``) as one table, with ``emotion`` (the dominant
     emotion, or "no person") and ``scored`` (a datetime), newest first."""
-    videos = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema={**VIDEO_COLUMNS,
+    videos = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema={**VIDEO_SCHEMA,
                                                                                          "folder": pl.Utf8})
     return videos.with_columns(
         pl.col("dominant_emotion").fill_null(NO_EMOTION).alias("emotion"),

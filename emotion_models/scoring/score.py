@@ -1,21 +1,7 @@
 """Batch scoring of video folders: per-window views and fused estimate, per-video summaries, rejects,
 every input path, report.
 
-Output layout (a contract; see the README), under OUT, every column with one fixed type in every file
-(:data:`WINDOW_SCHEMA`, :data:`VIDEO_SCHEMA`, :data:`REJECT_SCHEMA`, :data:`PATH_SCHEMA`):
-- ``windows/<key>.parquet``: one row per window: path, content_hash, model_version, window,
-  start, end, transcript, has_face/has_audio/has_speech, 5 class probabilities per view
-  (``video_*`` the learned fusion, ``audio_*``, ``face_*``, ``text_*`` the transcript's evidence),
-  ``fused_*`` the estimate and ``fusion`` (late or learned); see emotion_models.scoring.fusion for
-  when a view is missing. A window with neither a face nor speech has no person: all views null.
-- ``videos/<key>.parquet``: one row per video: path, content_hash, model_version, duration,
-  windows, dominant_emotion (null when no window has a person), share_* (share of the person time
-  each class is the most probable), mean_probability_*, mean_confidence, windows_no_face,
-  windows_no_audio, windows_no_speech, windows_no_person, fusion, scored_at.
-- ``rejects/<key>.parquet``: path, content_hash (when readable), model_version, reason.
-- ``paths/paths.parquet``: every input path (duplicates of one content and symlinks under their own
-  path included) -> content_hash, first_seen, last_seen.
-- ``report.html``: the batch's videos with an emotion timeline each.
+Output layout: emotion_models.contract (the schemas, column order and slugs).
 ``<key>`` is content hash + model version: a video already scored by this model version is
 skipped; a new model version scores it again. Each file is written atomically, the video row
 last, so a run killed half-way and rerun scores every video exactly once. Models are loaded, and
@@ -36,32 +22,21 @@ import numpy as np
 import polars as pl
 
 from emotion_models import atomic
+from emotion_models.contract import REJECT_SCHEMA, VIDEO_SCHEMA, WINDOW_SCHEMA, WINDOW_VIEWS
 from emotion_models.features.audio import WINDOW_PREFIX, signal_features
 from emotion_models.features.media import MediaError
 from emotion_models.features.text import text_featuriser
 from emotion_models.features.video import extract_windows, video_transcriber
-from emotion_models.labels import CLASS_NAMES
+from emotion_models.labels import CLASS_NAMES, SLUGS
 from emotion_models.native import tune_for_scoring
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, FusionConfig, Params
 from emotion_models.scoring.fingerprints import MODEL_VIEWS, content_hash, display_path, model_files, model_version
 from emotion_models.scoring.fusion import read_choice, resolve_weights, transcript_evidence, window_views
-from emotion_models.scoring.outputs import SLUGS, output_key, reject_key
+from emotion_models.scoring.outputs import output_key, reject_key
 from emotion_models.scoring.runtime import OnnxPredictors, Predictors, TorchPredictors, read_meta
 
-WINDOW_VIEWS = ("video", "audio", "face", "text", "fused")
 WINDOWS_PER_BATCH = 8
 TRANSCRIPT_CHARS = 500
-_TEXT = {"path": pl.Utf8, "content_hash": pl.Utf8, "model_version": pl.Utf8}
-WINDOW_SCHEMA = pl.Schema({
-    **_TEXT, "window": pl.Int64, "start": pl.Float64, "end": pl.Float64, "transcript": pl.Utf8,
-    "has_face": pl.Boolean, "has_audio": pl.Boolean, "has_speech": pl.Boolean,
-    **{f"{view}_{slug}": pl.Float64 for view in WINDOW_VIEWS for slug in SLUGS}, "fusion": pl.Utf8})
-VIDEO_SCHEMA = pl.Schema({
-    **_TEXT, "duration": pl.Float64, "windows": pl.Int64, "dominant_emotion": pl.Utf8,
-    **{f"share_{slug}": pl.Float64 for slug in SLUGS}, **{f"mean_probability_{slug}": pl.Float64 for slug in SLUGS},
-    "mean_confidence": pl.Float64, "windows_no_face": pl.Int64, "windows_no_audio": pl.Int64,
-    "windows_no_speech": pl.Int64, "windows_no_person": pl.Int64, "fusion": pl.Utf8, "scored_at": pl.Utf8})
-REJECT_SCHEMA = pl.Schema({**_TEXT, "reason": pl.Utf8})
 
 
 @dataclass
