@@ -13,7 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from emotion_models.labels import CLASSIC_EMOTIONS, DROP, EXTRA_EMOTIONS
+from emotion_models.labels import CLASSIC_EMOTIONS, DROP, EXTRA_EMOTIONS, FOLDER_LABELS
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser is ~10x faster
@@ -36,8 +36,9 @@ class DatasetConfig(Strict):
 class LabelRules(Strict):
     calm: str = "neutral"
     contempt: str = "disgust"
+    boredom: str = DROP
 
-    @field_validator("calm", "contempt")
+    @field_validator("calm", "contempt", "boredom")
     @classmethod
     def _known_target(cls, value: str) -> str:
         if value != DROP and value not in CLASSIC_EMOTIONS:
@@ -59,8 +60,19 @@ class DataConfig(Strict):
     root: str = "../shared/datasets"
     download_dir: str = "data/raw"
     labels: LabelRules = LabelRules()
+    # Label folder name (matched in lower case) -> emotion, for the labelled-folder adapter "folders".
+    folder_labels: dict[str, str] = FOLDER_LABELS
     split: SplitConfig = SplitConfig()
     datasets: dict[str, DatasetConfig]
+
+    @field_validator("folder_labels")
+    @classmethod
+    def _known_emotions(cls, value: dict[str, str]) -> dict[str, str]:
+        known = (*CLASSIC_EMOTIONS, *EXTRA_EMOTIONS, DROP)
+        for folder, emotion in value.items():
+            if emotion not in known:
+                raise ValueError(f"{folder}: must be one of {known}, got '{emotion}'")
+        return {folder.lower(): emotion for folder, emotion in value.items()}
 
 
 class DenseHead(Strict):

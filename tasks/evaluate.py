@@ -85,7 +85,7 @@ def evaluate(spec: ModelSpec, params: Params, sections: list[dict] | None = None
 
 def external_rows(spec: ModelSpec, params: Params, data_root: Path, dataset: str) -> tuple[list[dict], list[Reject]]:
     """Labelled rows of every clip of ``dataset`` found in ``data_root`` (its original layout)."""
-    adapter = get_adapter(dataset)
+    adapter = get_adapter(dataset, params.data)
     if adapter.modality != spec.modality:
         raise ValueError(f"dataset '{dataset}' is {adapter.modality}, the {spec.name} model needs {spec.modality}")
     if not data_root.is_dir():

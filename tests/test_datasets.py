@@ -203,5 +203,5 @@ def test_omg_csv(tmp_path):
 
 
 def test_unknown_dataset_name_is_listed():
-    with pytest.raises(KeyError, match="known: ck_plus"):
+    with pytest.raises(KeyError, match="known: casia, ck_plus, .*emodb, emovo, fer2013, folders"):
         get_adapter("imagenet")

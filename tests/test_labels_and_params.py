@@ -27,8 +27,10 @@ def test_calm_and_contempt_follow_the_default_rules():
 def test_drop_rule_and_unknown_emotions_raise():
     with pytest.raises(DroppedEmotion, match="data.labels.calm"):
         harmonise_emotion("calm", {"calm": "drop"})
-    with pytest.raises(DroppedEmotion, match="unknown emotion 'boredom'"):
+    with pytest.raises(DroppedEmotion, match="data.labels.boredom"):  # EmoDB boredom: dropped by default
         harmonise_emotion("boredom", DEFAULT_RULES)
+    with pytest.raises(DroppedEmotion, match="unknown emotion 'frustration'"):
+        harmonise_emotion("frustration", DEFAULT_RULES)
 
 
 def test_repository_params_load():

@@ -36,7 +36,7 @@ def build_manifest(
     fixed: dict[tuple[str, str], str] = {}
     rules = data.labels.as_dict()
     for source in sources:
-        adapter = get_adapter(source.name)
+        adapter = get_adapter(source.name, data)
         corrupt = set(source.corrupt)
         root_prefix = source.root.rstrip("/") + "/"
         config = data.datasets.get(source.name)

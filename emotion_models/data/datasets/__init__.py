@@ -6,29 +6,35 @@ from emotion_models.data.datasets.base import Clip, DatasetAdapter, NameParseErr
 from emotion_models.data.datasets.casia import Casia
 from emotion_models.data.datasets.ck_plus import CkPlus
 from emotion_models.data.datasets.crema_d import CremaDAudio, CremaDVideo
+from emotion_models.data.datasets.emodb import EmoDb
+from emotion_models.data.datasets.emovo import Emovo
 from emotion_models.data.datasets.fer2013 import Fer2013
+from emotion_models.data.datasets.folders import LabelledFolders
 from emotion_models.data.datasets.omg import Omg
 from emotion_models.data.datasets.raf_db import RafDb
 from emotion_models.data.datasets.ravdess import RavdessAudio, RavdessVideo
 from emotion_models.data.datasets.savee import SaveeAudio, SaveeVideo
 from emotion_models.data.datasets.tess import Tess
+from emotion_models.params import DataConfig
 
 ADAPTERS: dict[str, DatasetAdapter] = {
     adapter.name: adapter
     for adapter in (
-        RavdessAudio(), CremaDAudio(), Tess(), SaveeAudio(), Casia(),
+        RavdessAudio(), CremaDAudio(), Tess(), SaveeAudio(), Casia(), EmoDb(), Emovo(), LabelledFolders(),
         Fer2013(), CkPlus(), RafDb(),
         RavdessVideo(), CremaDVideo(), SaveeVideo(), Omg(),
     )
 }
 
 
-def get_adapter(name: str) -> DatasetAdapter:
-    """The adapter registered under ``name`` (a key of data.datasets in params.yaml)."""
+def get_adapter(name: str, data: DataConfig | None = None) -> DatasetAdapter:
+    """The adapter registered under ``name`` (a key of data.datasets in params.yaml), configured by
+    ``data`` where given (the labelled folders' label map)."""
     try:
-        return ADAPTERS[name]
+        adapter = ADAPTERS[name]
     except KeyError:
         raise KeyError(f"unknown dataset '{name}'; known: {', '.join(sorted(ADAPTERS))}") from None
+    return adapter.configured(data) if data is not None else adapter
 
 
 __all__ = ["ADAPTERS", "Clip", "DatasetAdapter", "NameParseError", "Reject", "RemoteFile", "get_adapter"]
