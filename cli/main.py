@@ -24,6 +24,18 @@ DEFAULT_DATASET = {"audio": "ravdess_audio", "face": "ck_plus", "video": "crema_
 ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read")]
 
 
+def dataset_help() -> str:
+    """--dataset's help: every adapter by model, the default first, and the labelled-folder layouts."""
+    from emotion_models.data.datasets import ADAPTERS
+
+    names = {model: sorted((name for name, adapter in ADAPTERS.items() if adapter.modality == model),
+                           key=lambda name: (name != default, name)) for model, default in DEFAULT_DATASET.items()}
+    return ("adapter name, the first of each model its default: "
+            + "; ".join(f"{model}: {', '.join(found)}" for model, found in names.items())
+            + ". folders: your own audio in <label>/<file> or <speaker>/<label>/<file>, label names as in "
+              "params.yaml data.folder_labels")
+
+
 @app.callback()
 def options(verbose: Annotated[bool, typer.Option("--verbose", help="keep native libraries' log lines")] = False) -> None:
     """Speaker-independent emotion recognition from audio, faces and video."""
@@ -67,7 +79,7 @@ def evaluate(
     model: Annotated[str, typer.Argument(help="audio, face or video")],
     data_root: Annotated[Path, typer.Option(help="a dataset copy in its original layout")],
     out: Annotated[Path, typer.Option(help="metrics JSON to write")],
-    dataset: Annotated[str | None, typer.Option(help="adapter name (default: ravdess_audio, ck_plus, crema_d_video)")] = None,
+    dataset: Annotated[str | None, typer.Option(help=dataset_help())] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Evaluate the trained MODEL on every clip of a dataset copy (e.g. speakers it never saw)."""
@@ -151,7 +163,7 @@ def predict(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Score one image, audio file or video and print the class probabilities."""
-    from emotion_models.scoring.predict import CANNOT_SCORE, predict_file
+    from emotion_models.predict.interactive import CANNOT_SCORE, predict_file
 
     try:
         result = predict_file(file, load_params(params), model_dir)

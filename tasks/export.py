@@ -22,7 +22,7 @@ from emotion_models.nets.face import FaceSpec
 from emotion_models.nets.video import VideoSpec
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, Params
 from emotion_models.reports.evaluation import classification_metrics
-from emotion_models.scoring.export import export_graphs, quantise
+from emotion_models.export.graphs import export_graphs, quantise
 from emotion_models.scoring.runtime import META_FILE, OnnxPredictors, TorchPredictors, export_dir
 from tasks.train import split_labels
 

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from emotion_models.contract import VIDEO_SCHEMA
 from emotion_models.reports.overview import model_overview, prefect_links
-from emotion_models.scoring.predict import browser_video, window_frames
+from emotion_models.predict.interactive import browser_video, window_frames
 from emotion_models.scoring.results import (
     TableReader,
     filter_videos,

@@ -7,11 +7,11 @@ from pathlib import Path
 import streamlit as st
 
 from emotion_models.contract import EMOTION_OF_SLUG, VIEW_TITLES
+from emotion_models.data.datasets.base import AUDIO_EXTENSIONS
 from emotion_models.labels import CLASS_NAMES, SLUGS
 from emotion_models.params import load_params
 from emotion_models.scoring.fingerprints import ModelsUnavailable
-from emotion_models.scoring.predict import (
-    AUDIO_SUFFIXES,
+from emotion_models.predict.interactive import (
     CANNOT_SCORE,
     IMAGE_SUFFIXES,
     browser_video,
@@ -33,7 +33,7 @@ st.title("Predict one file")
 st.write("An **image** goes through the face model, a **recording** through the audio model, a **video** is scored "
          "window by window as `emotion score` scores it.")
 video_types = [e.lstrip(".") for e in config.params.scoring.extensions]
-uploaded = st.file_uploader("Upload a file", type=sorted({*(e.lstrip(".") for e in IMAGE_SUFFIXES | AUDIO_SUFFIXES),
+uploaded = st.file_uploader("Upload a file", type=sorted({*(e.lstrip(".") for e in (*IMAGE_SUFFIXES, *AUDIO_EXTENSIONS)),
                                                          *video_types}))
 typed = st.text_input("…or the path of a file on this machine", placeholder="/videos/inbox/interview.mp4")
 

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from emotion_models.data.datasets.base import AUDIO_EXTENSIONS
 from emotion_models.features.audio import clip_features
 from emotion_models.features.face import Box, Face, ImageReadError, NoFaceError, load_image, preprocessor_for
 from emotion_models.features.media import MediaError, decode_audio, iter_frames
@@ -31,7 +32,6 @@ from emotion_models.scoring.fingerprints import content_hash
 from emotion_models.scoring.score import load_models, score_video
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac"}
 BROWSER_VIDEO_SUFFIXES = {".mp4", ".webm"}  # played as they are; other containers are converted to WebM
 CANNOT_SCORE = (MediaError, NoFaceError, ImageReadError, FileNotFoundError)
 BOX_COLOUR = (0, 200, 80)
@@ -40,7 +40,7 @@ BOX_COLOUR = (0, 200, 80)
 def kind_of(path: Path) -> str:
     """"image", "audio" or "video" (anything else is tried as a video), by the file's suffix."""
     suffix = path.suffix.lower()
-    return "image" if suffix in IMAGE_SUFFIXES else "audio" if suffix in AUDIO_SUFFIXES else "video"
+    return "image" if suffix in IMAGE_SUFFIXES else "audio" if suffix in AUDIO_EXTENSIONS else "video"
 
 
 @functools.lru_cache(maxsize=4)

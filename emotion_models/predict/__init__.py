@@ -1,0 +1,2 @@
+"""Interactive prediction: one file through the trained checkpoints (torch), as `emotion predict` and the
+app's /predict page use it."""
