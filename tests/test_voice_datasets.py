@@ -1,19 +1,24 @@
 """Voice corpora of other languages and users' copies: CASIA, EmoDB, EMOVO and labelled folders."""
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
+from typer.testing import CliRunner
 
+from cli.main import app
 from emotion_models.data.datasets import NameParseError, Reject, get_adapter
 from emotion_models.data.datasets.casia import parse_casia_path
 from emotion_models.data.splits import assign_splits
 from emotion_models.nets.registry import get_spec
 from emotion_models.params import load_params
+from emotion_models.training.loop import save_checkpoint
 from tasks.evaluate import external_rows
-from tests.conftest import SHARED, require_shared
+from tests.conftest import REPO, SAVEE, SHARED, require_shared
 
 CASIA = SHARED / "casia-16k"
 
@@ -150,3 +155,45 @@ def test_labelled_folders_in_both_layouts(tmp_path):
     with pytest.raises(ValueError, match="folder_labels"):
         load_params().model_validate({**load_params().model_dump(), "data": {
             **load_params().data.model_dump(), "folder_labels": {"glad": "glee"}}})
+
+
+def test_evaluate_audio_on_a_users_emodb_copy(tmp_path, monkeypatch):
+    """`emotion evaluate audio --dataset emodb` on a user's copy (real speech in EmoDB naming, WAV and
+    FLAC): every clip featurised and scored, boredom and an unreadable file rejected with their reasons.
+    The checkpoint is an untrained network of the configured shape (training one is the pipeline's
+    job, minutes): this checks the path from the adapter to the metrics, not accuracy."""
+    require_shared()
+    copy = tmp_path / "emodb"
+    letters = {"a": "W", "d": "E", "f": "A", "h": "F", "n": "N", "sa": "T", "su": "L"}  # SAVEE code -> EmoDB
+    for number, (code, letter) in enumerate(letters.items()):
+        suffix = ".flac" if number % 2 else ".wav"
+        _write_clips(copy, [f"wav/{'03' if number < 4 else '08'}a0{number + 1}{letter}a{suffix}"],
+                     SAVEE / f"DC_{code}01.flac")
+    (copy / "wav" / "10b01Fb.wav").write_bytes(b"RIFF")
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["audio"]["features"]["workers"] = 1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.chdir(tmp_path)
+    params = load_params(tmp_path / "params.yaml")
+    spec = get_spec("audio")
+    config = spec.model_config(params)
+    save_checkpoint(spec.checkpoint_path(), spec.build(config, pretrained=False),
+                    {"config": config, "feature_key": spec.store(params, tmp_path / "key").key})
+    out = tmp_path / "emodb.json"
+    result = CliRunner().invoke(app, ["evaluate", "audio", "--data-root", str(copy), "--dataset", "emodb",
+                                      "--out", str(out)], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert metrics["n"] == 6 and sum(map(sum, metrics["confusion"])) == 6 and metrics["dataset"] == "emodb"
+    assert metrics["per_dataset"]["emodb"]["n"] == 6
+    reasons = {Path(r["path"]).name: r["reason"] for r in metrics["rejects"]}
+    assert reasons.keys() == {"08a07La.wav", "10b01Fb.wav"}
+    assert reasons["08a07La.wav"] == "emotion 'boredom' is dropped by data.labels.boredom"
+    assert "10b01Fb.wav" in reasons["10b01Fb.wav"]
+    assert "2 files rejected" in result.output and "Surprise/Disgust" in result.output
+
+
+def test_evaluate_help_names_every_audio_adapter():
+    help_text = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "300"}).output
+    for name in ("casia", "emodb", "emovo", "folders", "savee_audio", "<speaker>/<label>/<file>"):
+        assert name in help_text
