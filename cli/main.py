@@ -307,7 +307,7 @@ def expected_failure(exc: Exception) -> bool:
     """Missing models, changed features, bad params...: failures a user can fix from one clear line.
     Imported only when something failed (tasks.evaluate pulls in torch, which `score` may not need)."""
     from emotion_models.params import ParamsError
-    from emotion_models.scoring.fingerprints import ModelsUnavailable
+    from emotion_models.scoring.model_identity import ModelsUnavailable
     from emotion_models.scoring.outputs import OutputNotWritable
     from tasks.evaluate import FeaturesChanged
 

@@ -12,14 +12,8 @@ import pytest
 
 from emotion_models.params import FusionConfig
 from emotion_models.scoring import fingerprints
-from emotion_models.scoring.fingerprints import (
-    FingerprintCache,
-    ModelsUnavailable,
-    checkpoints_digest,
-    model_version,
-    scan_and_hash,
-    scan_videos,
-)
+from emotion_models.scoring.fingerprints import FingerprintCache, scan_and_hash, scan_videos
+from emotion_models.scoring.model_identity import ModelsUnavailable, checkpoints_digest, model_version
 from emotion_models.scoring.outputs import output_key, plan_batch, reject_key
 
 EXTENSIONS = [".mp4", ".flv"]

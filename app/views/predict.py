@@ -10,7 +10,7 @@ from emotion_models.contract import EMOTION_OF_SLUG, VIEW_TITLES
 from emotion_models.data.datasets.base import AUDIO_EXTENSIONS
 from emotion_models.labels import CLASS_NAMES, SLUGS
 from emotion_models.params import load_params
-from emotion_models.scoring.fingerprints import ModelsUnavailable
+from emotion_models.scoring.model_identity import ModelsUnavailable
 from emotion_models.predict.interactive import (
     CANNOT_SCORE,
     IMAGE_SUFFIXES,

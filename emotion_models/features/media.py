@@ -15,6 +15,15 @@ class MediaError(ValueError):
 
 
 @dataclass(frozen=True)
+class FrameDecoding:
+    """How video frames are decoded for face detection (:func:`iter_frames`); scoring's settings
+    (scoring.max_pixels, scoring.skip_nonref_frames_above), which feature extraction follows."""
+
+    max_pixels: int | None = None
+    skip_nonref_above: int | None = None
+
+
+@dataclass(frozen=True)
 class MediaInfo:
     """What a probe of a container found."""
 

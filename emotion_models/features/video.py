@@ -27,7 +27,7 @@ import numpy as np
 
 from emotion_models.features.audio import WINDOW_PREFIX, input_shapes, signal_features
 from emotion_models.features.face import LANDMARK_VALUES, NoFaceError, preprocessor_for
-from emotion_models.features.media import MediaError, MediaInfo, decode_audio, iter_frames, probe
+from emotion_models.features.media import FrameDecoding, MediaError, MediaInfo, decode_audio, iter_frames, probe
 from emotion_models.features.shards import Extracted
 from emotion_models.features.text import N_TEXT_FEATURES, text_featuriser
 from emotion_models.features.transcription import SAMPLE_RATE, Transcriber, Word, transcriber_for, words_in
@@ -76,14 +76,15 @@ def video_array_shapes(params: Params) -> dict[str, tuple[int, ...]]:
 
 def extract_windows(path: str, params: Params, cpu_threads: int = 0,
                     while_transcribing: Callable[[dict[str, np.ndarray]], Any] | None = None,
-                    parallel_videos: int = 1) -> VideoWindows:
+                    parallel_videos: int = 1, decoding: FrameDecoding = FrameDecoding()) -> VideoWindows:
     """Probe, window and featurise one video; raises MediaError (or TooShortError) with the reason.
 
     Whisper runs in a thread beside frame decoding. ``while_transcribing``, when given, is called
     with the arrays once faces and audio features are in (all but ``text``), so work that does not
     need the transcript overlaps with Whisper; its result is kept in ``VideoWindows.early``.
     ``parallel_videos``: how many videos this process featurises at once: the Whisper transcriber
-    gets as many workers, each with ``cpu_threads`` (0: transcription.split_cores)."""
+    gets as many workers, each with ``cpu_threads`` (0: transcription.split_cores). ``decoding``: how
+    frames are decoded (scoring's frame size limits)."""
     info = probe(path)
     if not info.has_audio and not info.has_video:
         raise MediaError(f"{path}: no audio or video stream")
@@ -103,7 +104,7 @@ def extract_windows(path: str, params: Params, cpu_threads: int = 0,
         audio = pool.submit(_fill_audio, signal, params, windows, arrays, cpu_threads, parallel_videos)
         speech = None if signal is None else signal[:int(windows[-1][1] * SAMPLE_RATE)]
         words = pool.submit(_transcribe, speech, params, cpu_threads, parallel_videos)
-        last_frame = _fill_faces(path, params, windows, arrays) if info.has_video else 0.0
+        last_frame = _fill_faces(path, params, windows, arrays, decoding) if info.has_video else 0.0
         audio.result()
         early = while_transcribing(arrays) if while_transcribing else None
         words = words.result()
@@ -166,7 +167,8 @@ def _transcribe(signal: np.ndarray | None, params: Params, cpu_threads: int, wor
     return video_transcriber(params, cpu_threads, workers).transcribe(signal)
 
 
-def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], arrays: dict) -> float:
+def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], arrays: dict,
+                decoding: FrameDecoding) -> float:
     """Put the face of every sampled frame into its window slot; returns the end of the last frame read."""
     config = params.video.features
     last = 0.0
@@ -174,8 +176,7 @@ def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], a
     preprocessor = preprocessor_for(params.face.features)
     preprocessor.start_video()
     try:
-        for time, image in iter_frames(path, config.fps, params.scoring.max_pixels,
-                                       params.scoring.skip_nonref_frames_above):
+        for time, image in iter_frames(path, config.fps, decoding.max_pixels, decoding.skip_nonref_above):
             last = time + 1.0 / config.fps
             index = int(time // config.window_seconds)
             if index >= len(windows):
@@ -196,10 +197,10 @@ def _fill_faces(path: str, params: Params, windows: list[tuple[float, float]], a
     return last
 
 
-def featurise_video(row: dict, params: Params, cpu_threads: int = 1) -> Extracted:
+def featurise_video(row: dict, params: Params, decoding: FrameDecoding, cpu_threads: int = 1) -> Extracted:
     """All windows of one video, or the reason it was rejected (never raises)."""
     try:
-        video = extract_windows(row["path"], params, cpu_threads)
+        video = extract_windows(row["path"], params, cpu_threads, decoding=decoding)
     except MediaError as exc:
         return Extracted(row, reason=str(exc))
     except Exception as exc:  # a worker must report, not crash the batch

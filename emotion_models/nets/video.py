@@ -15,6 +15,7 @@ from torch import nn
 
 from emotion_models.features.shards import parameters_key
 from emotion_models.features.text import N_TEXT_FEATURES
+from emotion_models.features.media import FrameDecoding
 from emotion_models.features.video import featurise_video, video_array_shapes
 from emotion_models.labels import NUM_CLASSES
 from emotion_models.nets.audio import AudioEmotionNet, AudioSpec, window_inputs
@@ -105,4 +106,5 @@ class VideoSpec(ModelSpec):
                                config["sequence_layers"], config["train_encoders"])
 
     def featuriser(self, params: Params):
-        return partial(featurise_video, params=params)
+        decoding = FrameDecoding(params.scoring.max_pixels, params.scoring.skip_nonref_frames_above)
+        return partial(featurise_video, params=params, decoding=decoding)

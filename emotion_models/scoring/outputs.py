@@ -18,7 +18,8 @@ import polars as pl
 
 from emotion_models import atomic
 from emotion_models.contract import OUTPUT_FOLDERS, PATH_SCHEMA, PATHS_FILE
-from emotion_models.scoring.fingerprints import Scan, display_path
+from emotion_models.files import display_path
+from emotion_models.scoring.fingerprints import Scan
 
 
 

@@ -22,15 +22,17 @@ import numpy as np
 import polars as pl
 
 from emotion_models import atomic
+from emotion_models.files import display_path
 from emotion_models.contract import REJECT_SCHEMA, VIDEO_SCHEMA, WINDOW_SCHEMA, WINDOW_VIEWS
 from emotion_models.features.audio import WINDOW_PREFIX, signal_features
-from emotion_models.features.media import MediaError
+from emotion_models.features.media import FrameDecoding, MediaError
 from emotion_models.features.text import text_featuriser
 from emotion_models.features.video import extract_windows, video_transcriber
 from emotion_models.labels import CLASS_NAMES, SLUGS
 from emotion_models.native import tune_for_scoring
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, FusionConfig, Params
-from emotion_models.scoring.fingerprints import MODEL_VIEWS, content_hash, display_path, model_files, model_version
+from emotion_models.scoring.fingerprints import content_hash
+from emotion_models.scoring.model_identity import MODEL_VIEWS, model_files, model_version
 from emotion_models.scoring.fusion import read_choice, resolve_weights, transcript_evidence, window_views
 from emotion_models.scoring.outputs import output_key, reject_key
 from emotion_models.scoring.runtime import OnnxPredictors, Predictors, TorchPredictors, read_meta
@@ -190,7 +192,8 @@ def score_video(path: Path, params: Params, models: ScoringModels, digest: str) 
     extracted = extract_windows(str(path), models.feature_params(params),
                                 while_transcribing=lambda arrays: window_probabilities(models.predictors, arrays,
                                                                                        SINGLE_VIEWS),
-                                parallel_videos=parallel_videos(params))
+                                parallel_videos=parallel_videos(params),
+                                decoding=FrameDecoding(params.scoring.max_pixels, params.scoring.skip_nonref_frames_above))
     probabilities = {**extracted.early, **window_probabilities(models.predictors, extracted.arrays, ("video",))}
     rows, transcribed = extracted.rows, params.video.transcription.enabled
     has_face = np.array([window["faces"] > 0 for window in rows], bool)
