@@ -5,6 +5,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 import soundfile as sf
 import yaml
@@ -13,9 +14,11 @@ from typer.testing import CliRunner
 from cli.main import app
 from emotion_models.data.datasets import NameParseError, Reject, get_adapter
 from emotion_models.data.datasets.casia import parse_casia_path
+from emotion_models.data.manifest import build_manifest
+from emotion_models.data.sources import DatasetSource
 from emotion_models.data.splits import assign_splits
 from emotion_models.nets.registry import get_spec
-from emotion_models.params import load_params
+from emotion_models.params import DatasetConfig, load_params
 from emotion_models.training.loop import save_checkpoint
 from tasks.evaluate import external_rows
 from tests.conftest import REPO, SAVEE, SHARED, require_shared
@@ -197,3 +200,26 @@ def test_evaluate_help_names_every_audio_adapter():
     help_text = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "300"}).output
     for name in ("casia", "emodb", "emovo", "folders", "savee_audio", "<speaker>/<label>/<file>"):
         assert name in help_text
+
+
+def test_labelled_folders_in_a_manifest_keep_speakers_apart(tmp_path):
+    """Enabled in data.datasets, flat-layout files (speaker unknown) are test only, never trained on;
+    speaker folders are split by speaker like any corpus."""
+    flat, nested = tmp_path / "flat", tmp_path / "nested"
+    _write_clips(flat, ["happy/a.wav", "Angry/b.wav", "Tired/c.wav"])
+    _write_clips(nested, [f"{speaker}/{label}/1.wav" for speaker in ("ann", "ben", "cat", "dan", "eve", "fay")
+                          for label in ("happy", "Sad")])
+    params = load_params()
+    data = params.data.model_copy(update={"datasets": {"folders": DatasetConfig(enabled=True, dir="mine")}})
+
+    def manifest_of(root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+        return build_manifest([DatasetSource("folders", str(root), "local", None, 12, "fingerprint")], data, params.seed)
+
+    manifest, rejects = manifest_of(flat)
+    assert sorted(manifest["clip_id"]) == ["folders:Angry/b.wav", "folders:happy/a.wav"]
+    assert set(manifest["split"]) == {"test"} and manifest["speaker_id"].n_unique() == 2
+    assert rejects["path"].to_list() == [str(flat / "Tired" / "c.wav")]
+    assert "label folder 'Tired' is not in data.folder_labels" in rejects["reason"][0]
+    manifest, _ = manifest_of(nested)
+    split_of = dict(manifest.select("speaker_id", "split").unique().iter_rows())
+    assert len(split_of) == 6 and Counter(split_of.values()) == {"train": 4, "val": 1, "test": 1}
