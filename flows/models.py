@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from emotion_models import atomic, paths
 from emotion_models.nets.registry import MODEL_NAMES, get_spec
 from emotion_models.params import load_params
-from emotion_models.reports.evaluation import cross_validation_sections, metrics_markdown
+from emotion_models.reports.evaluation import metrics_markdown
+from emotion_models.reports.markdown import cross_validation_markdown, fusion_markdown, rejects_markdown
 from flows.common import publish_markdown, run_stage
-from tasks.cross_validate import cross_validate
-from tasks.evaluate import configured_protocols, evaluate, report_extras
+from tasks.cross_validate import cross_validate_stage
+from tasks.evaluate import evaluate, report_extras
 from tasks.features import extract_features
 from tasks.fusion import select_fusion
 from tasks.train import pretrain, train
@@ -26,8 +26,7 @@ def features_flow(model: str, params_path: str | None = None) -> dict[str, int]:
     rejects = spec.store(params).rejects()
     logger.info("%s features: %d extracted, %d rejected now", model, extracted, rejected)
     if rejects.height:
-        table = "\n".join(f"| {r['path']} | {r['reason']} |" for r in rejects.head(100).to_dicts())
-        publish_markdown(f"{model}-feature-rejects", "| path | reason |\n|---|---|\n" + table,
+        publish_markdown(f"{model}-feature-rejects", rejects_markdown(rejects),
                          f"{model}: clips rejected by feature extraction")
     return {"extracted": extracted, "rejected": rejected}
 
@@ -63,19 +62,8 @@ def cross_validate_flow(model: str, params_path: str | None = None) -> dict:
     """Train and test the recipe on params.yaml's speaker-independent protocols (speaker folds per
     corpus, leave one corpus out); reports/<model>/cross_validation.json."""
     logger = get_run_logger()
-    spec, params = get_spec(model), load_params(params_path)
-    config = configured_protocols(spec, params)
-    if config is None:
-        raise ValueError(f"params.yaml has no {model}.evaluation protocols to cross-validate")
-    result = cross_validate(spec, params, config, report=logger.info)
-    atomic.write_json(paths.report_dir(model) / "cross_validation.json", result)
-    sections = cross_validation_sections(result)
-    lines = [f"# {model}: speaker-independent cross-validation"]
-    for section in sections:
-        lines += ["", f"## {section['name']}", "", "| | n | accuracy | macro-F1 |", "|---|---|---|---|"]
-        lines += [f"| {name} | {row['n']} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} |"
-                  for name, row in section["rows"].items()]
-    publish_markdown(f"{model}-cross-validation", "\n".join(lines) + "\n", f"{model} cross-validation")
+    result = cross_validate_stage(get_spec(model), load_params(params_path), report=logger.info)
+    publish_markdown(f"{model}-cross-validation", cross_validation_markdown(model, result), f"{model} cross-validation")
     return result
 
 
@@ -85,11 +73,7 @@ def fusion_flow(model: str, params_path: str | None = None) -> dict:
     if model != "video":
         raise ValueError(f"only the video model fuses views; `fusion {model}` has nothing to do")
     record = select_fusion(load_params(params_path))
-    lines = [f"# Fusion used by scoring: {record['choice']}", "", record["reason"], "",
-             "| validation (speaker-independent) | windows | accuracy | macro-F1 | coverage |", "|---|---|---|---|---|"]
-    for name, row in (("late fusion", record["late"]), ("learned fusion", record["learned"]), *record["views"].items()):
-        lines.append(f"| {name} | {row['n']} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} | {row['coverage']:.2f} |")
-    publish_markdown("video-fusion", "\n".join(lines) + "\n", "video: late vs learned fusion")
+    publish_markdown("video-fusion", fusion_markdown(record), "video: late vs learned fusion")
     get_run_logger().info("fusion: %s (%s)", record["choice"], record["reason"])
     return record
 

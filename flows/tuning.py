@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from prefect import flow, task
 
 from emotion_models.nets.registry import MODEL_NAMES
 from emotion_models.params import load_params
+from emotion_models.reports.markdown import tuning_markdown
 from flows.common import publish_markdown, run_stage
 from flows.scoring import task_runner_for
 from tasks.tune import recorded_trials, run_trial, tune
@@ -28,12 +27,8 @@ def tune_flow(model: str, params_path: str | None = None) -> dict:
         return [future.result() for future in futures]
 
     best = tune(model, params, run_batch)
-    trials = recorded_trials(model).sort("val_accuracy", descending=True)
-    lines = [f"# {model} tuning: {trials.height} trials", "", f"best: `{json.dumps(best)}`", "",
-             "| trial | val accuracy | val macro-F1 | hyperparameters |", "|---|---|---|---|"]
-    lines += [f"| {r['trial']} | {r['val_accuracy']:.3f} | {r['val_macro_f1']:.3f} | `{r['hyperparameters']}` |"
-              for r in trials.head(20).iter_rows(named=True)]
-    publish_markdown(f"{model}-tuning", "\n".join(lines), f"{model} hyperparameter search")
+    publish_markdown(f"{model}-tuning", tuning_markdown(model, recorded_trials(model), best),
+                     f"{model} hyperparameter search")
     return best
 
 

@@ -169,6 +169,17 @@ def cross_validate(spec: ModelSpec, params: Params, config: CrossValidationConfi
     return {"model": spec.name, "protocols": {name: summarise(done) for name, done in results.items()}}
 
 
+def cross_validate_stage(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.info) -> dict:
+    """Stage ``<model>_cross_validate``: params.yaml's protocols (``<model>.evaluation``), written to
+    ``reports/<model>/cross_validation.json``."""
+    config = configured_protocols(spec, params)
+    if config is None:
+        raise ValueError(f"params.yaml has no {spec.name}.evaluation protocols to cross-validate")
+    result = cross_validate(spec, params, config, report=report)
+    atomic.write_json(paths.report_dir(spec.name) / "cross_validation.json", result)
+    return result
+
+
 def main(
     model: Annotated[Literal["audio", "face"], typer.Argument(help="the model")],
     corpus: Annotated[str | None, typer.Option(help="speaker folds of this corpus (instead of params.yaml's protocols)")] = None,
