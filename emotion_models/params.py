@@ -154,6 +154,30 @@ class AudioAugmentConfig(Strict):
     time_mask_frames: int = Field(12, ge=1)  # widest such block
 
 
+WaveformTransform = Literal["noise", "reverb", "telephone", "gain", "mp3", "speed", "pitch"]
+
+
+class WaveformAugmentConfig(Strict):
+    """Augmented copies of every clip, made on the waveform before the encoder (features/audio_augment.py)."""
+
+    transforms: list[WaveformTransform] = []  # one copy of each clip per transform, drawn in training
+    seed: int = 0
+    noise_snr_db: tuple[float, float] = (5.0, 30.0)
+    reverb_rt60: tuple[float, float] = (0.2, 0.8)  # seconds, of the synthetic rooms
+    telephone_band: tuple[float, float] = (300.0, 3400.0)  # Hz
+    gain_db: tuple[float, float] = (-12.0, 12.0)
+    mp3_bitrate: tuple[int, int] = (16, 64)  # kbit/s
+    speed_rate: tuple[float, float] = (0.85, 1.15)  # tempo factor, pitch kept
+    pitch_semitones: tuple[float, float] = (-2.0, 2.0)
+
+
+class SpeakerNormalisationConfig(Strict):
+    """Standardise the clip features over each speaker's clips (a video's speech windows in scoring)."""
+
+    by: Literal["none", "speaker"] = "none"
+    min_clips: int = Field(2, ge=2)  # fewer clips in a group (video windows): today's path, no normalisation
+
+
 class CrossValidationConfig(Strict):
     """The speaker-independent protocols behind a model's reported numbers (tasks/cross_validate.py)."""
 
@@ -178,6 +202,8 @@ class AudioConfig(Strict):
     head: DenseHead = DenseHead()
     use_statistics: bool = True  # utterance statistics (MFCC mean/std, prosody) beside the representation
     augment: AudioAugmentConfig = AudioAugmentConfig()
+    waveform_augment: WaveformAugmentConfig = WaveformAugmentConfig()
+    normalise: SpeakerNormalisationConfig = SpeakerNormalisationConfig()
     train: TrainConfig = TrainConfig()
     evaluation: CrossValidationConfig = CrossValidationConfig()
 
@@ -185,12 +211,12 @@ class AudioConfig(Strict):
 class FaceFeatureConfig(Strict):
     detector: Literal["mediapipe", "haar"] = "mediapipe"
     min_detection_confidence: float = Field(0.5, gt=0, le=1)
-    margin: float = Field(0.1, ge=0)  # grows the detector's box on each side, as a fraction of its side
-    size: int = Field(48, gt=0)
-    grayscale: bool = True  # crops become grey (replicated to 3 channels), as FER2013 and CK+ are
-    # An image no larger than this (both sides, pixels) is already a face crop (FER2013, CK+48:
-    # 48x48): it is taken whole, not searched for a face. 0: every image is searched.
-    face_crop_max_side: int = Field(64, ge=0)
+    # The crop rule of every image that is not an aligned dataset crop (features/face.py): the eye
+    # line levelled, the eyes this fraction of the crop side apart, at this height from the top.
+    eye_distance: float = Field(0.48, gt=0, lt=1)
+    eye_height: float = Field(0.35, gt=0, lt=1)
+    size: int = Field(96, gt=0)
+    grayscale: bool = False  # every crop grey (replicated to 3 channels); else colour where the source has it
     landmarks: bool = True
     shard_rows: int = 1024
     workers: int = 0

@@ -13,17 +13,20 @@ from emotion_models.features.face import (
     Box,
     FacePreprocessor,
     NoFaceError,
+    align_on_eyes,
     crop_square,
     featurise_face,
+    is_aligned_face,
     load_image,
 )
-from emotion_models.features.media import iter_frames
 from emotion_models.features.shards import FeatureStore, extract
 from emotion_models.nets.face import FaceSpec
 from emotion_models.params import FaceAugmentConfig, FaceFeatureConfig, load_params
 from emotion_models.reports.gradcam import explanation_png, grad_cam
 from emotion_models.training.augment import augment_face, face_augmentation
-from tests.conftest import CK_PLUS, CREMA_D_VIDEO, FER2013, REPO, require_shared
+from tests.conftest import CK_PLUS, FER2013, REPO, SHARED, require_shared
+
+RAF_DB = SHARED / "raf-db-basic"
 
 CONFIG = FaceFeatureConfig()
 SIZE = CONFIG.size
@@ -42,7 +45,7 @@ def ck_face() -> np.ndarray:
 def test_real_ck_plus_crop_and_landmarks(preprocessor):
     image = ck_face()
     assert image.shape == (48, 48, 3) and np.array_equal(image[..., 0], image[..., 2])  # grey replicated
-    face = preprocessor.process(image, "S010")
+    face = preprocessor.process(image, "S010", aligned=True)
     assert face.crop.shape == (SIZE, SIZE, 3) and face.crop.dtype == np.uint8
     assert face.landmarks.shape == (LANDMARK_VALUES,) == (1404,) and face.has_landmarks
     xy = face.landmarks.reshape(468, 3)[:, :2]
@@ -87,39 +90,96 @@ def grey(crop: np.ndarray) -> bool:
     return bool(np.array_equal(crop[..., 0], crop[..., 1]) and np.array_equal(crop[..., 1], crop[..., 2]))
 
 
-def test_a_video_frame_and_a_48px_grey_face_give_crops_of_the_same_kind(preprocessor):
-    """The same face, as a colour video frame and as a FER2013-style 48x48 grey crop of it, reaches
-    the model as the same grey 48x48 view, framed alike."""
+def in_video_frame(face: np.ndarray, scale: float, angle: float, centre: tuple[int, int]) -> np.ndarray:
+    """A 640x480 frame showing ``face`` (borders extended) scaled, rotated and centred at ``centre``."""
+    face = cv2.copyMakeBorder(face, 60, 60, 60, 60, cv2.BORDER_REPLICATE)
+    height, width = face.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, scale)
+    matrix[:, 2] += (centre[0] - width / 2, centre[1] - height / 2)
+    frame = np.full((480, 640, 3), 70, np.uint8)
+    return cv2.warpAffine(face, matrix, (640, 480), dst=frame, borderMode=cv2.BORDER_TRANSPARENT)
+
+
+def similar(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Mean absolute difference and correlation of two crops."""
+    a, b = a.astype(float).ravel(), b.astype(float).ravel()
+    return float(np.abs(a - b).mean()), float(np.corrcoef(a, b)[0, 1])
+
+
+def test_an_aligned_dataset_face_and_the_same_face_in_a_video_frame_give_the_same_crop():
+    """RAF-DB's aligned crop, resized whole, and the same face placed larger and rolled a few degrees
+    in a video frame, cut by the eye rule: the model sees near-identical crops (colour kept)."""
     require_shared()
-    frame = next(image for _, image in iter_frames(CREMA_D_VIDEO / "1001_DFA_HAP_XX.flv", 2.0))
-    assert frame.shape == (360, 480, 3) and not grey(frame)
-    from_video = preprocessor.process(frame, "frame")
-    # FER2013 images are grey 48x48 face crops, framed as the detector's box grown by ~0.1 a side.
-    fer_like, _ = crop_square(cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB),
-                              preprocessor.detect(frame)[0], 0.1, 48)
-    from_image = preprocessor.process(fer_like, "fer-like")
-    for face in (from_video, from_image):
-        assert face.crop.shape == (SIZE, SIZE, 3) and face.crop.dtype == np.uint8 and grey(face.crop)
-        assert face.has_landmarks
-    correlation = np.corrcoef(from_video.crop[..., 0].ravel().astype(float),
-                              from_image.crop[..., 0].ravel().astype(float))[0, 1]
-    assert correlation > 0.9
-    assert abs(from_video.crop.mean() - from_image.crop.mean()) < 10
+    colour = FacePreprocessor(FaceFeatureConfig(size=96, grayscale=False, landmarks=False))
+    image = load_image(str(RAF_DB / "Image" / "aligned" / "train_00008_aligned.jpg"))
+    dataset = colour.process(image, "raf", aligned=True).crop
+    assert dataset.shape == (96, 96, 3) and not grey(dataset)
+    for scale, angle, centre in ((2.5, 7, (330, 220)), (3.0, -6, (250, 260)), (4.0, 4, (400, 240))):
+        frame = colour.process(in_video_frame(image, scale, angle, centre), "frame").crop
+        difference, correlation = similar(dataset, frame)
+        assert difference < 20 and correlation > 0.9, (scale, angle, difference, correlation)
 
 
-def test_dataset_face_crops_are_taken_whole(preprocessor):
-    """A 48x48 dataset face is the model's view as it is (grey), even where the detector misses it."""
+def test_the_eye_rule_does_not_depend_on_where_the_face_is_in_the_frame(preprocessor):
+    """A CK+ face upscaled alone and the same face smaller, rolled and elsewhere in a frame: one crop."""
+    alone = cv2.resize(ck_face(), (240, 240), interpolation=cv2.INTER_CUBIC)
+    reference = preprocessor.process(alone, "alone")
+    for scale, angle in ((0.7, 8), (1.0, -8)):
+        face = preprocessor.process(in_video_frame(alone, scale, angle, (420, 260)), "frame")
+        difference, correlation = similar(reference.crop, face.crop)
+        assert difference < 12 and correlation > 0.95, (scale, angle, difference, correlation)
+        assert 420 - face.box.width < face.box.x < 420 < face.box.x + face.box.width
+
+
+def test_aligned_eyes_are_level_and_where_the_rule_puts_them():
+    image = np.zeros((200, 300, 3), np.uint8)
+    left, right = np.array([100.0, 120.0]), np.array([160.0, 100.0])  # rolled by -18 degrees
+    for point, value in ((left, 255), (right, 128)):
+        cv2.circle(image, tuple(int(v) for v in point), 3, (value, value, value), -1)
+    crop, square = align_on_eyes(image, left, right, eye_distance=0.4, eye_height=0.3, size=100)
+    found = [np.argwhere(crop[..., 0] > threshold).mean(axis=0) for threshold in (200, 100)]
+    (left_y, left_x), (both_y, _) = found
+    assert abs(left_y - 30) < 2 and abs(left_x - 30) < 2  # the brighter (left) eye: (0.3, 0.3) of the side
+    assert abs(both_y - 30) < 2  # both eyes on one level line
+    assert abs(square.width - np.hypot(60, 20) / 0.4) < 2
+
+
+def test_dataset_face_crops_are_taken_whole(preprocessor, tmp_path):
+    """An aligned dataset face (its adapter says so) is resized whole, even where the detector misses
+    it; the same image as a frame is searched and rejected. Unreadable images are rejects."""
     require_shared()
     for path in sorted((FER2013 / "test" / "fear").glob("PublicTest_*.jpg"))[:10]:
         image = load_image(str(path))
-        assert np.array_equal(preprocessor.process(image, path.name).crop, cv2.resize(image, (SIZE, SIZE)))
-    blank = np.full((48, 48, 3), 128, np.uint8)
-    blank[10:20, 5:40] = 30
-    assert not preprocessor.detect(blank)
-    assert np.array_equal(preprocessor.process(blank, "blank").crop, cv2.resize(blank, (SIZE, SIZE)))
-    searched = FacePreprocessor(FaceFeatureConfig(face_crop_max_side=0, landmarks=False))
-    with pytest.raises(NoFaceError, match="blank: no face found"):
-        searched.process(blank, "blank")
+        assert np.array_equal(preprocessor.process(image, path.name, aligned=True).crop,
+                              cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR))
+    blank = np.full((100, 100, 3), 128, np.uint8)
+    blank[30:40, 20:80] = 30
+    aligned = tmp_path / "Image" / "aligned"  # RAF-DB's layout
+    aligned.mkdir(parents=True)
+    cv2.imwrite(str(aligned / "train_00001_aligned.jpg"), blank)
+    (aligned / "train_00002_aligned.jpg").write_bytes(b"\xff\xd8 broken")
+    rows = [{"clip_id": name, "path": str(aligned / name), "dataset": "raf_db", "label": 0}
+            for name in ("train_00001_aligned.jpg", "train_00002_aligned.jpg")]
+    rows.append({"clip_id": "frame", "path": str(aligned / "train_00001_aligned.jpg"), "dataset": "crema_d_video",
+                 "label": 0})
+    store = FeatureStore(tmp_path / "store", "k", "npy")
+    assert extract(rows, partial(featurise_face, config=CONFIG), store, workers=1, shard_rows=4) == (1, 2)
+    reasons = dict(zip(store.rejects()["clip_id"], store.rejects()["reason"]))
+    assert "not a readable image" in reasons["train_00002_aligned.jpg"] and "no face found" in reasons["frame"]
+    assert is_aligned_face({"dataset": "raf_db", "path": str(RAF_DB / "Image" / "aligned" / "train_00001_aligned.jpg")})
+    assert not is_aligned_face({"dataset": "raf_db", "path": str(RAF_DB / "Image" / "original" / "train_00001.jpg")})
+    assert is_aligned_face({"dataset": "ck_plus", "path": str(CK_PLUS / "happy" / "S010_006_00000013.png")})
+    assert not is_aligned_face({"dataset": "ck_plus", "path": "ck/cohn-kanade-images/S010/006/S010_006_00000013.png"})
+    assert is_aligned_face({"dataset": "fer2013", "path": "fer2013.csv#row=3"})
+
+
+def test_raf_db_official_layout_reads_every_training_image():
+    require_shared()
+    from emotion_models.data.datasets import Reject, get_adapter
+
+    items = list(get_adapter("raf_db").scan(RAF_DB))
+    assert len(items) == 12271 and not any(isinstance(item, Reject) for item in items)
+    assert sum(item.emotion == "fear" for item in items) == 281
 
 
 def test_haar_fallback_detects_the_face():

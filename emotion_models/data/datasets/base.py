@@ -102,6 +102,11 @@ class DatasetAdapter(ABC):
             f"variable EMOTION_{self.name.upper()}_ROOT) to that folder. See {self.homepage}"
         )
 
+    def aligned_face(self, path: Path) -> bool:
+        """Whether the image at ``path`` is already an aligned face crop (taken whole, never searched
+        for a face); video frames and full photos are not."""
+        return False
+
 
 def split_stem(path: Path, sep: str, count: int, convention: str) -> list[str]:
     """Split a file stem into exactly ``count`` fields or raise NameParseError."""

@@ -19,6 +19,7 @@ FOLDER_EMOTIONS = {
 CODE_EMOTIONS = {"0": "neutral", "1": "anger", "2": "contempt", "3": "disgust", "4": "fear",
                  "5": "happy", "6": "sad", "7": "surprise"}
 NAME = re.compile(r"^(?P<subject>S\d{3})_(?P<sequence>\d{3})_(?P<frame>\d{8})$")
+ORIGINAL_FRAMES = "cohn-kanade-images"  # the original release's 640x490 frames
 
 
 def parse_ck_plus_name(path: Path) -> Clip:
@@ -49,10 +50,14 @@ class CkPlus(DatasetAdapter):
     def parse(self, path: Path) -> Clip:
         return parse_ck_plus_name(path)
 
+    def aligned_face(self, path: Path) -> bool:
+        """CK+48 images are 48x48 face crops; the original release's frames (cohn-kanade-images/) are not."""
+        return ORIGINAL_FRAMES not in path.parts
+
     def _scan_original(self, root: Path) -> Iterator[Clip | Reject]:
         for label_file in sorted((root / "Emotion").rglob("*_emotion.txt")):
             stem = label_file.name.removesuffix("_emotion.txt")
-            image = root / "cohn-kanade-images" / label_file.parent.relative_to(root / "Emotion") / f"{stem}.png"
+            image = root / ORIGINAL_FRAMES / label_file.parent.relative_to(root / "Emotion") / f"{stem}.png"
             try:
                 code = str(int(float(label_file.read_text().strip())))
                 match = NAME.match(stem)

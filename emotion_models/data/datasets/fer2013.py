@@ -58,6 +58,10 @@ class Fer2013(DatasetAdapter):
     def parse(self, path: Path) -> Clip:
         return parse_fer2013_name(path)
 
+    def aligned_face(self, path: Path) -> bool:
+        """Every FER2013 image (file or csv row) is a 48x48 face crop."""
+        return True
+
     def scan(self, root: Path, metadata_dir: Path | None = None) -> Iterator[Clip | Reject]:
         csv_path = root / CSV_NAME
         if csv_path.is_file():

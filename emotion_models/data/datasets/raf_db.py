@@ -1,7 +1,8 @@
 """RAF-DB (basic): ``EmoLabel/list_patition_label.txt`` lines ``train_00001.jpg 5`` with codes
 1 Surprise, 2 Fear, 3 Disgust, 4 Happiness, 5 Sadness, 6 Anger, 7 Neutral; images in
 ``Image/aligned/<name>_aligned.jpg`` or ``Image/original/<name>``. No subject ids: each image
-is its own subject. Access on request: http://www.whdeng.cn/raf/model1.html"""
+is its own subject. The aligned images are face crops (taken whole, never searched for a face).
+Access on request: http://www.whdeng.cn/raf/model1.html"""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ class RafDb(DatasetAdapter):
     extensions = (".jpg",)
     homepage = "http://www.whdeng.cn/raf/model1.html"
     gated = "RAF-DB is released on request to its authors: unpack the 'basic' folder (EmoLabel/, Image/)."
+
+    def aligned_face(self, path: Path) -> bool:
+        """Image/aligned/ holds the official aligned 100x100 crops; Image/original/ the full photos."""
+        return path.parent.name == "aligned"
 
     def parse(self, path: Path) -> Clip:
         raise NameParseError(f"'{path.name}': RAF-DB labels come from {LABEL_FILE}")
