@@ -43,7 +43,7 @@ from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import CrossValidationConfig, Params, load_params
 from emotion_models.reports.evaluation import LEAVE_CORPUS_OUT, classification_metrics
 from tasks.evaluate import configured_protocols, score_store
-from tasks.train import train
+from tasks.train import TrainingRun, train_model
 
 log = logging.getLogger(__name__)
 Speaker = tuple[str, str]  # (corpus, speaker_id)
@@ -131,8 +131,7 @@ def run_fold(spec: ModelSpec, params: Params, fold: Fold, clips: pl.DataFrame,
     datasets = dict(zip(clips["clip_id"].to_list(), clips["dataset"].to_list()))
     report(f"{fold.protocol} {fold.name}: test {speaker_list(fold.test)}, validation {speaker_list(fold.val)}")
     with tempfile.TemporaryDirectory() as tmp:
-        history = train(spec, params, report=report, out_dir=Path(tmp), use_tuned=False, store=spec.store(params),
-                        splits=labels)
+        history = train_model(spec, params, TrainingRun(out_dir=Path(tmp), splits=labels), report)
         model, meta = spec.load(Path(tmp) / "model.pt")
         metrics, _, y_true, y_pred = score_store(spec, params, spec.store(params), labels["test"], datasets,
                                                  model, meta)

@@ -1,24 +1,31 @@
-"""Stages `<model>_train`: train a model on the train split, select on validation, keep the best."""
+"""Stages `<model>_pretrain` and `<model>_train`: train a model on the train split, select the epoch on
+validation, calibrate its probabilities there, keep the best; resumable after a crash."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from emotion_models import paths
 from emotion_models.features.shards import FeatureStore
 from emotion_models.labels import CLASS_NAMES
 from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import Params, TrainConfig, apply_overrides
+from emotion_models.training.calibration import calibrate, predict_logits
 from emotion_models.training.data import ShardDataset, make_loader
 from emotion_models.training.loop import (
     EpochMetrics,
+    RunFiles,
+    Trainer,
     class_weights,
     fit,
     load_checkpoint,
@@ -57,6 +64,17 @@ def best_hyperparameters(model: str) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """What one training run reads and where it writes; the `<name>_train` stage's own when left out."""
+
+    out_dir: Path | None = None  # model.pt, history.csv (and resume.pt until it ends); models/<name>/
+    store: FeatureStore | None = None  # the features (a tuning trial's own); the model's store
+    splits: dict[str, dict[str, int]] | None = None  # {"train": labels, "val": labels}; the manifest's
+    from_pretrained: bool = True  # start from the `<name>_pretrain` checkpoint where the model has one
+    meta: dict = field(default_factory=dict)  # added to the checkpoint's meta
+
+
 def initialise(spec: ModelSpec, model: nn.Module, config: dict, report: Callable[[str], None]) -> dict:
     """Load the `<name>_pretrain` checkpoint into ``model``; returns what the new checkpoint records of it."""
     path = spec.pretrained_path()
@@ -89,31 +107,34 @@ def pretrain(spec: ModelSpec, params: Params, report: Callable[[str], None] = lo
                                                         "pretrained_on": [], "epoch": 0})
         return []
     section = getattr(params, spec.name).model_copy(update={"train": config.train})
-    return train(spec, params.model_copy(update={spec.name: section}), report, out_dir=out.parent, use_tuned=False,
-                 splits=splits, pretrained=False, meta={"pretrained_on": config.datasets})
+    run = TrainingRun(out_dir=out.parent, splits=splits, from_pretrained=False,
+                      meta={"pretrained_on": config.datasets})
+    return train_model(spec, params.model_copy(update={spec.name: section}), run, report)
 
 
-def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.info, out_dir: Path | None = None,
-          use_tuned: bool = True, store: FeatureStore | None = None,
-          splits: dict[str, dict[str, int]] | None = None, pretrained: bool = True,
-          meta: dict | None = None) -> list[EpochMetrics]:
-    """Train ``spec``'s model from its feature store; writes model.pt and history.csv to models/<name>/.
-
-    With ``use_tuned`` the values in models/<name>/best_hyperparameters.json override params.yaml
-    (and the log says so). ``out_dir`` and ``store`` redirect outputs and inputs (tuning trials);
-    ``splits`` ({"train": labels, "val": labels}) replaces the manifest's split (cross-validation).
-    A model with a pretraining stage starts from its checkpoint when ``pretrained``; ``meta`` is
-    added to the checkpoint's.
-    """
-    overrides = best_hyperparameters(spec.name) if use_tuned else {}
+def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.info) -> list[EpochMetrics]:
+    """Stage `<name>_train`: train ``spec``'s model on its feature store and the manifest's split and
+    write model.pt and history.csv to models/<name>/, continuing an interrupted run of the same
+    parameters. The values in models/<name>/best_hyperparameters.json override params.yaml (and the
+    log says so)."""
+    overrides = best_hyperparameters(spec.name)
     if overrides:
         report(f"using tuned hyperparameters from {best_hyperparameters_path(spec.name)}: {overrides}")
         params = apply_overrides(params, spec.name, overrides)
+    return train_model(spec, params, TrainingRun(meta={"tuned": overrides}), report)
+
+
+def train_model(spec: ModelSpec, params: Params, run: TrainingRun = TrainingRun(),
+                report: Callable[[str], None] = log.info) -> list[EpochMetrics]:
+    """Train ``spec``'s model as ``run`` says: select the epoch on the validation clips, fit the
+    temperature that calibrates its probabilities on them, then (``train.refit``) train again on
+    training + validation clips. A run interrupted after some epoch continues from the resume file
+    in ``run.out_dir`` when its parameters, clips and starting weights are the same."""
     seed_everything(params.seed)
-    store, arrays = store or spec.store(params), spec.arrays(params)
-    out_dir = out_dir or paths.model_dir(spec.name)
+    store, arrays = run.store or spec.store(params), spec.arrays(params)
+    out_dir = run.out_dir or paths.model_dir(spec.name)
     extracted = set(store.index()["clip_id"].to_list())
-    splits = splits or {name: split_labels(spec, name) for name in ("train", "val")}
+    splits = run.splits or {name: split_labels(spec, name) for name in ("train", "val")}
     train_labels = {k: v for k, v in splits["train"].items() if k in extracted}
     val_labels = {k: v for k, v in splits["val"].items() if k in extracted}
     if not train_labels:
@@ -121,7 +142,7 @@ def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.i
     config = spec.model_config(params)
     train_config = spec.train_config(params)
     model = spec.build(config)
-    start = initialise(spec, model, config, report) if pretrained and spec.pretrain_config(params) else None
+    start = initialise(spec, model, config, report) if run.from_pretrained and spec.pretrain_config(params) else None
     train_data = _training_data(spec, params, store, arrays, model, train_labels)
     val_data = ShardDataset(store, arrays, val_labels)
     report(f"{spec.name}: {len(train_labels)} training and {len(val_labels)} validation clips"
@@ -129,23 +150,47 @@ def train(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.i
               if train_config.balance != "none" else ""))
     meta = {"model": spec.name, "config": config, "class_names": list(CLASS_NAMES), "feature_key": store.key,
             "train_clips": len(train_labels), "val_clips": len(val_labels), "seed": params.seed,
-            "tuned": overrides, "pretrained": start, **(meta or {})}
+            "tuned": {}, "pretrained": start, **run.meta}
+    files = RunFiles.in_folder(out_dir, run_fingerprint(meta, train_config, splits, model))
     device = select_device()
-    history = fit(
-        model,
-        make_loader(train_data, train_config.batch_size, train_config.num_workers, device),
-        make_loader(val_data, train_config.batch_size, train_config.num_workers, device),
-        train_config,
-        out_dir / "model.pt",
-        out_dir / "history.csv",
-        meta,
-        weights=_loss_weights(train_config, train_labels),
-        report=report,
-    )
+    train_loader = make_loader(train_data, train_config.batch_size, train_config.num_workers, device)
+    val_loader = make_loader(val_data, train_config.batch_size, train_config.num_workers, device)
+    trainer = Trainer(model, spec.optimizer(model, train_config), train_config, len(train_loader),
+                      _loss_weights(train_config, train_labels))
+    history = fit(trainer, train_loader, val_loader, files, meta, report)
+    calibrate_checkpoint(spec, files.checkpoint, val_loader, device, report)
     if train_config.refit and val_labels:
-        _refit_with_validation(spec, params, store, arrays, {**train_labels, **val_labels}, history,
-                               out_dir / "model.pt", report)
+        _refit_with_validation(spec, params, store, arrays, {**train_labels, **val_labels}, history, files, report)
+    files.resume.unlink(missing_ok=True)
     return history
+
+
+def run_fingerprint(meta: dict, train_config: TrainConfig, splits: dict[str, dict[str, int]], model: nn.Module) -> str:
+    """What a resume file must match to be continued: the checkpoint meta, the training
+    parameters, the clips of each split and the starting weights (pretrained and standardised)."""
+    digest = hashlib.sha256(json.dumps({"meta": meta, "train": train_config.model_dump(),
+                                        "splits": {name: sorted(labels.items()) for name, labels in splits.items()}},
+                                       sort_keys=True, default=str).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def calibrate_checkpoint(spec: ModelSpec, checkpoint: Path, val_loader: DataLoader, device: torch.device,
+                         report: Callable[[str], None]) -> dict:
+    """Fit the temperature of the selected checkpoint on the validation clips and record it in its
+    meta (``temperature``, ``calibration``); returns that record."""
+    model, meta = spec.load(checkpoint)
+    logits, labels, _ = predict_logits(model, val_loader, device)
+    fitted = calibrate(logits, labels)
+    found = fitted["calibration"]
+    report(f"{spec.name}: {found['note']}" if "note" in found else
+           f"{spec.name}: temperature {fitted['temperature']:.3f} on {found['clips']} validation clips "
+           f"(ECE {found['val_ece_before']:.3f} -> {found['val_ece_after']:.3f}, "
+           f"NLL {found['nll_before']:.3f} -> {found['nll_after']:.3f})")
+    save_checkpoint(checkpoint, model, {**meta, **fitted})
+    return fitted
 
 
 def _training_data(spec: ModelSpec, params: Params, store: FeatureStore, arrays: dict, model: nn.Module,
@@ -167,11 +212,12 @@ def _loss_weights(train_config: TrainConfig, labels: dict[str, int]) -> torch.Te
 
 
 def _refit_with_validation(spec: ModelSpec, params: Params, store: FeatureStore, arrays: dict,
-                           labels: dict[str, int], history: list[EpochMetrics], checkpoint: Path,
+                           labels: dict[str, int], history: list[EpochMetrics], files: RunFiles,
                            report: Callable[[str], None]) -> None:
     """``train.refit``: train again from the same start on training + validation clips for the
-    epochs the selection run chose, and replace its checkpoint (keeping its validation numbers)."""
-    _, chosen = load_checkpoint(checkpoint)
+    epochs the selection run chose, and replace its checkpoint (keeping its validation numbers and
+    the temperature fitted on them)."""
+    _, chosen = load_checkpoint(files.checkpoint)
     epochs = int(chosen["epoch"])
     seed_everything(params.seed)
     config = spec.model_config(params)
@@ -181,7 +227,10 @@ def _refit_with_validation(spec: ModelSpec, params: Params, store: FeatureStore,
     train_config = spec.train_config(params)
     data = _training_data(spec, params, store, arrays, model, labels)
     report(f"{spec.name}: refit on {len(labels)} training and validation clips for the chosen {epochs} epochs")
-    refit(model, make_loader(data, train_config.batch_size, train_config.num_workers, select_device()),
-          train_config, [h.learning_rate for h in history[:epochs]], checkpoint,
-          {**chosen, "train_clips": len(labels), "refit": {"epochs": epochs, "clips": len(labels)}},
-          weights=_loss_weights(train_config, labels), report=report)
+    loader = make_loader(data, train_config.batch_size, train_config.num_workers, select_device())
+    trainer = Trainer(model, spec.optimizer(model, train_config), train_config, len(loader),
+                      _loss_weights(train_config, labels))
+    calibration = {**chosen["calibration"], "model": "the selection run's, before the refit on its validation clips"}
+    refit(trainer, loader, [h.learning_rate for h in history[:epochs]], files,
+          {**chosen, "train_clips": len(labels), "refit": {"epochs": epochs, "clips": len(labels)},
+           "calibration": calibration}, report=report)

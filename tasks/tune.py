@@ -25,7 +25,7 @@ from emotion_models.nets.registry import get_spec
 from emotion_models.params import Params, apply_overrides
 from emotion_models.reports.evaluation import data_uri, figure_png
 from tasks.features import manifest_rows
-from tasks.train import best_hyperparameters_path, train
+from tasks.train import TrainingRun, best_hyperparameters_path, train_model
 
 log = logging.getLogger(__name__)
 TRIAL_SCHEMA = {"trial": pl.Int64, "hyperparameters": pl.Utf8, "choice_indices": pl.Utf8, "val_accuracy": pl.Float64,
@@ -62,8 +62,7 @@ def run_trial(model: str, params: Params, trial: int, hyperparameters: dict) -> 
         features = getattr(trial_params, model).features
         extract(manifest_rows(spec), spec.featuriser(trial_params), store, features.workers, features.shard_rows)
     start = time.perf_counter()
-    history = train(spec, trial_params, report=log.info, out_dir=tune_dir(model) / f"trial-{trial:03d}",
-                    use_tuned=False, store=store)
+    history = train_model(spec, trial_params, TrainingRun(out_dir=tune_dir(model) / f"trial-{trial:03d}", store=store))
     best = max(history, key=lambda h: h.val_accuracy)
     return {"trial": trial, "val_accuracy": best.val_accuracy, "val_macro_f1": best.val_macro_f1,
             "epochs": len(history), "seconds": time.perf_counter() - start}

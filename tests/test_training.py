@@ -1,3 +1,4 @@
+import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -173,36 +174,118 @@ def _audio_clip_features(row: dict) -> Extracted:
                            "stats": rng.normal(0.0, 1.0, 69).astype(np.float32)})
 
 
-@pytest.mark.parametrize("refit", [False, True])
-def test_refit_trains_on_training_and_validation_clips_for_the_chosen_epochs(in_tmp_project, refit):
+def _toy_audio_run(root, clips: int = 60, **train):
+    """Params, spec and run of the audio model on a learnable toy store (the last third validates)."""
     from emotion_models.nets.audio import AudioSpec
     from emotion_models.params import load_params
-    from tasks.train import train
+    from tasks.train import TrainingRun
     from tests.conftest import REPO
 
     params = load_params(REPO / "params.yaml")
     section = params.audio.model_copy(update={"train": params.audio.train.model_copy(
-        update={"epochs": 5, "early_stopping_patience": 5, "balance": "none", "refit": refit})})
+        update={"epochs": 5, "early_stopping_patience": 5, "balance": "none", **train})})
     params = params.model_copy(update={"audio": section})
     spec = AudioSpec()
-    store = spec.store(params, root=in_tmp_project / "store")
-    extract([{"clip_id": f"clip{i}", "path": f"/x/clip{i}.flac"} for i in range(60)], _audio_clip_features, store,
-            workers=1, shard_rows=32)
-    labels = {f"clip{i}": i % 5 for i in range(60)}
-    splits = {"train": {k: v for k, v in labels.items() if int(k[4:]) < 40},
-              "val": {k: v for k, v in labels.items() if int(k[4:]) >= 40}}
-    history = train(spec, params, report=lambda _: None, out_dir=in_tmp_project, use_tuned=False, store=store,
-                    splits=splits)
-    model, meta = spec.load(in_tmp_project / "model.pt")
+    store = spec.store(params, root=root / "store")
+    if not store.index().height:
+        extract([{"clip_id": f"clip{i}", "path": f"/x/clip{i}.flac"} for i in range(clips)], _audio_clip_features,
+                store, workers=1, shard_rows=32)
+    labels = {f"clip{i}": i % 5 for i in range(clips)}
+    cut = clips * 2 // 3
+    splits = {"train": {k: v for k, v in labels.items() if int(k[4:]) < cut},
+              "val": {k: v for k, v in labels.items() if int(k[4:]) >= cut}}
+    return params, spec, TrainingRun(out_dir=root / "model", store=store, splits=splits)
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_refit_trains_on_training_and_validation_clips_for_the_chosen_epochs(in_tmp_project, refit):
+    from tasks.train import train_model
+
+    params, spec, run = _toy_audio_run(in_tmp_project, refit=refit)
+    history = train_model(spec, params, run, report=lambda _: None)
+    model, meta = spec.load(run.out_dir / "model.pt")
     seen = [f"clip{i}" for i in range(60 if refit else 40)]  # standardised on the clips it trained on
     expected = np.mean([_audio_clip_features({"clip_id": c}).arrays["embedding"] for c in seen], axis=0)
     assert np.allclose(model.mean.numpy(), expected, atol=1e-4)
     assert len(history) == 5 and 1 <= meta["epoch"] <= 5
     assert meta["val_accuracy"] == history[meta["epoch"] - 1].val_accuracy  # the selection run's validation
+    assert meta["temperature"] > 0 and meta["calibration"]["clips"] == 20  # fitted on the validation clips
     if refit:
         assert meta["refit"] == {"epochs": meta["epoch"], "clips": 60} and meta["train_clips"] == 60
+        assert "before the refit" in meta["calibration"]["model"]
     else:
         assert "refit" not in meta and meta["train_clips"] == 40
+    assert not (run.out_dir / "resume.pt").exists()  # a finished run leaves no resume file
+
+
+class Interrupted(Exception):
+    """Stands for a crash (killed process, lost machine) in the middle of training."""
+
+
+def _crash_at(message_start: str):
+    def report(message: str) -> None:
+        if message.startswith(message_start):
+            raise Interrupted(message)
+
+    return report
+
+
+@pytest.mark.parametrize("crash", ["epoch 4:", "refit epoch 3/"])
+def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, monkeypatch, crash):
+    """Killed in an epoch of the selection or of the refit, the rerun continues from the last saved
+    epoch (optimizer, plateau schedule, mixup's and dropout's generators, best so far, early-stopping
+    count) and ends with the same weights, meta and history as a run never interrupted."""
+    from tasks.train import train_model
+
+    monkeypatch.chdir(tmp_path)
+    settings = {"epochs": 8, "early_stopping_patience": 8, "lr_schedule": "plateau", "lr_patience": 1,
+                "mixup_alpha": 0.3, "refit": True, "batch_size": 8}
+    params, spec, run = _toy_audio_run(tmp_path / "whole", **settings)
+    whole = train_model(spec, params, run, report=lambda _: None)
+    params, spec, interrupted = _toy_audio_run(tmp_path / "interrupted", **settings)
+    with pytest.raises(Interrupted):
+        train_model(spec, params, interrupted, report=_crash_at(crash))
+    assert (interrupted.out_dir / "resume.pt").is_file()
+    (interrupted.out_dir / "model.pt").unlink()  # DVC removes a stage's outputs before running it again
+    log: list[str] = []
+    resumed = train_model(spec, params, interrupted, report=log.append)
+    assert any(line.startswith("resuming") for line in log)
+    assert not any(line.startswith("epoch 1:") for line in log)  # the saved epochs are not trained again
+
+    def without_time(history):
+        return [{**h.__dict__, "seconds": 0} for h in history]
+
+    assert without_time(resumed) == without_time(whole)
+    (expected, expected_meta), (got, got_meta) = (torch.load(r.out_dir / "model.pt", weights_only=True).values()
+                                                  for r in (run, interrupted))
+    assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in expected)
+    assert expected_meta == got_meta
+    assert (interrupted.out_dir / "history.csv").read_text().count("\n") == len(whole) + 1
+    assert not (interrupted.out_dir / "resume.pt").exists()
+
+
+def test_a_resume_file_of_other_parameters_is_not_continued(tmp_path, monkeypatch):
+    from tasks.train import train_model
+
+    monkeypatch.chdir(tmp_path)
+    params, spec, run = _toy_audio_run(tmp_path, epochs=4)
+    with pytest.raises(Interrupted):
+        train_model(spec, params, run, report=_crash_at("epoch 3:"))
+    params, spec, run = _toy_audio_run(tmp_path, epochs=4, learning_rate=5e-4)
+    log: list[str] = []
+    history = train_model(spec, params, run, report=log.append)
+    assert any("left by a run with other parameters" in line for line in log)
+    assert not any(line.startswith("resuming") for line in log) and len(history) == 4
+
+
+def test_without_validation_clips_the_temperature_stays_one_and_says_so(in_tmp_project):
+    from tasks.train import train_model
+
+    params, spec, run = _toy_audio_run(in_tmp_project, epochs=2)
+    run = dataclasses.replace(run, splits={"train": {**run.splits["train"], **run.splits["val"]}, "val": {}})
+    train_model(spec, params, run, report=lambda _: None)
+    _, meta = spec.load(run.out_dir / "model.pt")
+    assert meta["temperature"] == 1.0 and "no validation clips" in meta["calibration"]["note"]
 
 
 def test_fold_speakers_of_a_corpus_of_single_images_are_counted_not_listed():

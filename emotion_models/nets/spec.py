@@ -53,6 +53,12 @@ class ModelSpec(ABC):
     def train_config(self, params: Params) -> TrainConfig:
         return getattr(params, self.name).train
 
+    def optimizer(self, model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+        """The optimizer training uses: Adam over the trainable parameters with ``config``'s learning
+        rate and weight decay (a model may give groups of parameters their own)."""
+        return torch.optim.Adam((p for p in model.parameters() if p.requires_grad),
+                                lr=config.learning_rate, weight_decay=config.weight_decay)
+
     def pretrain_config(self, params: Params) -> PretrainConfig | None:
         """What stage `<name>_pretrain` trains on before `<name>_train`; None: the model has no such stage."""
         return None

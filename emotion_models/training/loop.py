@@ -1,11 +1,14 @@
 """The training loop shared by the audio, face and video models.
 
-Plain and readable, like torchvision's references: Adam, ReduceLROnPlateau on validation
-accuracy (or a cosine decay, batch by batch), early stopping, the best checkpoint kept, metrics logged per epoch to the logger and
-to a CSV; optional mixup (as torchvision's ``--mixup-alpha``); optionally a refit on training and
-validation data for the chosen number of epochs. Deterministic on CPU for a given
-seed; CUDA with AMP and pinned memory when present.
-Checkpoints hold tensors and a JSON string only, and load with ``torch.load(weights_only=True)``.
+Plain and readable, like torchvision's references: the optimizer the model's spec chooses,
+ReduceLROnPlateau on validation accuracy (or a cosine decay, batch by batch), early stopping, the
+best checkpoint kept, metrics logged per epoch to the logger and to a CSV; optional mixup (as
+torchvision's ``--mixup-alpha``); optionally a refit on training and validation data for the chosen
+number of epochs. Deterministic on CPU for a given seed; CUDA with AMP and pinned memory when present.
+After every epoch a resume file holds the weights, optimizer, schedules, scaler, random generators
+and the best so far, so a run interrupted after epoch k continues to exactly the result of an
+uninterrupted one. Checkpoints hold tensors and a JSON string only, and load with
+``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from emotion_models import atomic
+from emotion_models.errors import MissingInput
 from emotion_models.labels import NUM_CLASSES
 from emotion_models.params import TrainConfig
 
@@ -61,9 +65,11 @@ class EpochMetrics:
     seconds: float
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, meta: dict) -> Path:
-    """Weights plus a JSON description (params, label map, feature key, normalisation)."""
-    payload = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+def save_checkpoint(path: str | Path, model: nn.Module | dict[str, torch.Tensor], meta: dict) -> Path:
+    """Weights (of a network, or its state dict) plus a JSON description (params, label map, feature
+    key, normalisation)."""
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    payload = {"state_dict": {k: v.detach().cpu() for k, v in state.items()},
                "meta": json.dumps(meta, sort_keys=True, default=str)}
     with atomic.atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -75,7 +81,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: model checkpoint not found (train it first: dvc repro)") from None
+        raise MissingInput(f"{path}: model checkpoint not found (train it first: dvc repro)") from None
     return payload["state_dict"], json.loads(payload["meta"])
 
 
@@ -155,94 +161,211 @@ def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, loss_f
             float(f1_score(y_true, y_pred, average="macro", zero_division=0)))
 
 
-def fit(
-    model: nn.Module,
-    train_loader: DataLoader,
-    val_loader: DataLoader,
-    config: TrainConfig,
-    checkpoint_path: Path,
-    history_path: Path,
-    meta: dict,
-    weights: torch.Tensor | None = None,
-    report: Callable[[str], None] = log.info,
-) -> list[EpochMetrics]:
-    """Train ``model`` (its forward takes a batch dict and returns logits); keep the best epoch.
+class Trainer:
+    """The set-up a training run shares between ``fit`` and ``refit``: the device, the loss, the
+    optimizer (from the model's spec), the learning-rate schedule (a cosine stepped per batch, or a
+    plateau schedule stepped per epoch) and the AMP scaler on CUDA."""
 
-    The checkpoint with the best validation score (``config.monitor``) is written to ``checkpoint_path`` (with
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
+                 batches_per_epoch: int, weights: torch.Tensor | None = None) -> None:
+        self.device = select_device()
+        self.model, self.optimizer, self.config = model.to(self.device), optimizer, config
+        self.loss_fn = nn.CrossEntropyLoss(weight=weights.to(self.device) if weights is not None else None)
+        self.batch_scheduler, self.plateau = None, None
+        if config.lr_schedule == "cosine":
+            self.batch_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=max(config.epochs * batches_per_epoch, 1))
+        else:
+            self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="max", factor=config.lr_factor, patience=config.lr_patience)
+        self.scaler = torch.amp.GradScaler("cuda") if self.device.type == "cuda" else None
+
+    @property
+    def learning_rate(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def train_epoch(self, loader: DataLoader) -> tuple[float, float, float]:
+        return run_epoch(self.model, loader, self.device, self.loss_fn, self.optimizer, self.scaler, self.config.l1,
+                         self.config.mixup_alpha, self.batch_scheduler)
+
+    def validate(self, loader: DataLoader) -> tuple[float, float, float]:
+        return run_epoch(self.model, loader, self.device, self.loss_fn)
+
+    def state_dict(self) -> dict:
+        """Everything the next epoch depends on: weights, optimizer, schedules, scaler and the random generators."""
+        numpy_state = np.random.get_state(legacy=False)
+        return {
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "schedules": {name: s.state_dict() for name, s in (("batch", self.batch_scheduler),
+                                                                ("plateau", self.plateau)) if s is not None},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+            "random": {"python": random.getstate(), "torch": torch.get_rng_state(),
+                       "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                       "numpy": {**numpy_state, "state": {**numpy_state["state"],
+                                                          "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))}}},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for name, schedule in (("batch", self.batch_scheduler), ("plateau", self.plateau)):
+            if schedule is not None:
+                schedule.load_state_dict(state["schedules"][name])
+        if self.scaler is not None and state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        generators = state["random"]
+        version, internal, gauss = generators["python"]
+        random.setstate((version, tuple(internal), gauss))
+        torch.set_rng_state(generators["torch"])
+        if generators["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(generators["cuda"])
+        numpy_state = generators["numpy"]
+        np.random.set_state({**numpy_state, "state": {**numpy_state["state"],
+                                                      "key": numpy_state["state"]["key"].numpy().astype(np.uint32)}})
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """What a training run writes: the checkpoint it delivers, the per-epoch history, and the resume
+    file (rewritten atomically after every epoch, continued only by a run with the same ``fingerprint``)."""
+
+    checkpoint: Path
+    history: Path
+    resume: Path
+    fingerprint: str
+
+    @classmethod
+    def in_folder(cls, folder: Path, fingerprint: str) -> RunFiles:
+        return cls(folder / "model.pt", folder / "history.csv", folder / "resume.pt", fingerprint)
+
+
+@dataclass
+class Progress:
+    """Where a run stands: the selection epochs done, its history and best so far, and the refit epochs done."""
+
+    epoch: int = 0
+    history: list[EpochMetrics] = field(default_factory=list)
+    best: float = -1.0
+    since_best: int = 0
+    stopped: bool = False  # early stopping ended the selection
+    best_meta: dict = field(default_factory=dict)
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    refit_epoch: int | None = None  # None: the refit has not started
+    trainer: dict | None = None  # the state of the phase in progress
+
+    def save(self, files: RunFiles, trainer: Trainer) -> None:
+        record = {"fingerprint": files.fingerprint, "epoch": self.epoch, "history": [asdict(h) for h in self.history],
+                  "best": self.best, "since_best": self.since_best, "stopped": self.stopped,
+                  "best_meta": self.best_meta, "refit_epoch": self.refit_epoch}
+        payload = {"progress": json.dumps(record, default=str), "best_state": self.best_state,
+                   "trainer": trainer.state_dict()}
+        with atomic.atomic_path(files.resume) as tmp:
+            torch.save(payload, tmp)
+
+    @classmethod
+    def load(cls, files: RunFiles, report: Callable[[str], None]) -> Progress | None:
+        """The run's progress in ``files.resume``; None (and the log says why) when there is none to continue."""
+        if not files.resume.is_file():
+            return None
+        try:
+            payload = torch.load(files.resume, map_location="cpu", weights_only=True)
+            record = json.loads(payload["progress"])
+        except (OSError, RuntimeError, KeyError, ValueError, EOFError) as exc:
+            report(f"{files.resume}: unreadable ({exc}); starting afresh")
+            return None
+        if record["fingerprint"] != files.fingerprint:
+            report(f"{files.resume}: left by a run with other parameters or data; starting afresh")
+            return None
+        return cls(record["epoch"], [EpochMetrics(**h) for h in record["history"]], record["best"],
+                   record["since_best"], record["stopped"], record["best_meta"], payload["best_state"],
+                   record["refit_epoch"], payload["trainer"])
+
+
+def fit(trainer: Trainer, train_loader: DataLoader, val_loader: DataLoader, files: RunFiles, meta: dict,
+        report: Callable[[str], None] = log.info) -> list[EpochMetrics]:
+    """Train ``trainer.model`` (its forward takes a batch dict and returns logits); keep the best epoch.
+
+    The checkpoint with the best validation score (``config.monitor``) is written to ``files.checkpoint`` (with
     ``meta`` plus the epoch, its validation accuracy and macro-F1 (NaN without validation clips) and the
-    monitored metric's name: scoring weighs the models by them) and the per-epoch history to ``history_path``.
+    monitored metric's name: scoring weighs the models by them) and the per-epoch history to ``files.history``.
+    After every epoch ``files.resume`` holds the run's state; a run with the same fingerprint continues from it
+    and ends with the same weights and history as one never interrupted.
     """
-    device = select_device()
-    model.to(device)
-    loss_fn = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
-    optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad),
-                                 lr=config.learning_rate, weight_decay=config.weight_decay)
-    if config.lr_schedule == "cosine":
-        scheduler, batch_scheduler = None, torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(config.epochs * len(train_loader), 1))
+    config, model = trainer.config, trainer.model
+    progress = Progress.load(files, report)
+    if progress is None:
+        progress = Progress()
     else:
-        batch_scheduler, scheduler = None, torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=config.lr_factor, patience=config.lr_patience)
-    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
-    history: list[EpochMetrics] = []
-    best, since_best = -1.0, 0
-    report(f"training on {device} for up to {config.epochs} epochs")
-    for epoch in range(1, config.epochs + 1):
+        if progress.refit_epoch is None:
+            trainer.load_state_dict(progress.trainer)
+        report(f"resuming from {files.resume}: {progress.epoch} of {config.epochs} epochs done"
+               + (", selection finished" if progress.stopped or progress.refit_epoch is not None else ""))
+        save_checkpoint(files.checkpoint, progress.best_state, progress.best_meta)  # DVC removes outputs it reruns
+        _write_history(files.history, progress.history)
+        if progress.refit_epoch is not None:
+            return progress.history
+    report(f"training on {trainer.device} for up to {config.epochs} epochs")
+    for epoch in range(progress.epoch + 1, config.epochs + 1):
+        if progress.stopped:
+            break
         start = time.perf_counter()
         for loader in (train_loader, val_loader):
             if hasattr(loader.dataset, "set_epoch"):
                 loader.dataset.set_epoch(epoch)
-        learning_rate = optimizer.param_groups[0]["lr"]
-        train_loss, train_acc, _ = run_epoch(model, train_loader, device, loss_fn, optimizer, scaler, config.l1,
-                                             config.mixup_alpha, batch_scheduler)
-        val_loss, val_acc, val_f1 = run_epoch(model, val_loader, device, loss_fn)
+        learning_rate = trainer.learning_rate
+        train_loss, train_acc, _ = trainer.train_epoch(train_loader)
+        val_loss, val_acc, val_f1 = trainer.validate(val_loader)
         score = val_f1 if config.monitor == "val_macro_f1" else val_acc
         if math.isnan(score):  # no validation clips: fall back to training accuracy
             score = train_acc
-        if scheduler is not None:
-            scheduler.step(score)
+        if trainer.plateau is not None:
+            trainer.plateau.step(score)
         metrics = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, val_f1,
                                learning_rate, time.perf_counter() - start)
-        history.append(metrics)
-        _write_history(history_path, history)
+        progress.history.append(metrics)
+        _write_history(files.history, progress.history)
         report(f"epoch {epoch}: train loss {train_loss:.3f} acc {train_acc:.3f} | "
                f"val loss {val_loss:.3f} acc {val_acc:.3f} f1 {val_f1:.3f} | {metrics.seconds:.1f}s")
-        if score > best:
-            best, since_best = score, 0
-            save_checkpoint(checkpoint_path, model, {**meta, "epoch": epoch, "val_accuracy": val_acc,
-                                                     "val_macro_f1": val_f1, "monitor": config.monitor})
+        if score > progress.best:
+            progress.best, progress.since_best = score, 0
+            progress.best_meta = {**meta, "epoch": epoch, "val_accuracy": val_acc, "val_macro_f1": val_f1,
+                                  "monitor": config.monitor}
+            progress.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            save_checkpoint(files.checkpoint, progress.best_state, progress.best_meta)
         else:
-            since_best += 1
-            if since_best >= config.early_stopping_patience:
-                report(f"early stopping: no {config.monitor} gain for {since_best} epochs (best {best:.3f})")
-                break
-    return history
+            progress.since_best += 1
+            if progress.since_best >= config.early_stopping_patience:
+                report(f"early stopping: no {config.monitor} gain for {progress.since_best} epochs "
+                       f"(best {progress.best:.3f})")
+                progress.stopped = True
+        progress.epoch = epoch
+        progress.save(files, trainer)
+    return progress.history
 
 
-def refit(model: nn.Module, train_loader: DataLoader, config: TrainConfig, learning_rates: list[float],
-          checkpoint_path: Path, meta: dict, weights: torch.Tensor | None = None,
+def refit(trainer: Trainer, train_loader: DataLoader, learning_rates: list[float], files: RunFiles, meta: dict,
           report: Callable[[str], None] = log.info) -> None:
-    """Train ``model`` once more for as many epochs as ``learning_rates`` holds (the epochs the
+    """Train ``trainer.model`` once more for as many epochs as ``learning_rates`` holds (the epochs the
     selection run chose), without validation, replaying that run's learning rate per epoch (the
-    cosine schedule batch by batch, as ``fit``); the final weights are written with ``meta``."""
-    device = select_device()
-    model.to(device)
-    loss_fn = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
-    optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad),
-                                 lr=config.learning_rate, weight_decay=config.weight_decay)
-    batch_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(config.epochs * len(train_loader), 1)) if config.lr_schedule == "cosine" else None
-    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
-    for epoch, learning_rate in enumerate(learning_rates, start=1):
+    cosine schedule batch by batch, as ``fit``); the final weights are written with ``meta``.
+    Continues the resume file ``fit`` left (each refit epoch is saved in it too)."""
+    progress = Progress.load(files, report) or Progress()
+    if progress.refit_epoch is not None:
+        trainer.load_state_dict(progress.trainer)
+        report(f"resuming the refit from {files.resume}: {progress.refit_epoch} of {len(learning_rates)} epochs done")
+    done = progress.refit_epoch or 0
+    for epoch, learning_rate in enumerate(learning_rates[done:], start=done + 1):
         if hasattr(train_loader.dataset, "set_epoch"):
             train_loader.dataset.set_epoch(epoch)
-        if batch_scheduler is None:
-            for group in optimizer.param_groups:
+        if trainer.batch_scheduler is None:
+            for group in trainer.optimizer.param_groups:
                 group["lr"] = learning_rate
-        train_loss, train_acc, _ = run_epoch(model, train_loader, device, loss_fn, optimizer, scaler, config.l1,
-                                             config.mixup_alpha, batch_scheduler)
+        train_loss, train_acc, _ = trainer.train_epoch(train_loader)
         report(f"refit epoch {epoch}/{len(learning_rates)}: train loss {train_loss:.3f} acc {train_acc:.3f}")
-    save_checkpoint(checkpoint_path, model, meta)
+        progress.refit_epoch = epoch
+        progress.save(files, trainer)
+    save_checkpoint(files.checkpoint, trainer.model, meta)
 
 
 def _write_history(path: Path, history: list[EpochMetrics]) -> None:
