@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from emotion_models.contract import VIEW_TITLES
+from emotion_models.errors import EmotionError
 from emotion_models.labels import CLASS_NAMES, SLUGS
 from emotion_models.params import load_params
 from emotion_models.native_logs import silence_native_logs
@@ -21,6 +22,7 @@ app = typer.Typer(help="Speaker-independent emotion recognition from audio, face
                   no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
 DEFAULT_DATASET = {"audio": "ravdess_audio", "face": "ck_plus", "video": "crema_d_video"}
+ModelName = Literal["audio", "face", "video"]
 ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read")]
 
 
@@ -76,18 +78,22 @@ def fusion_table(fusion: dict) -> Table:
 
 @app.command()
 def evaluate(
-    model: Annotated[str, typer.Argument(help="audio, face or video")],
+    model: Annotated[ModelName, typer.Argument(help="audio, face or video")],
     data_root: Annotated[Path, typer.Option(help="a dataset copy in its original layout")],
     out: Annotated[Path, typer.Option(help="metrics JSON to write")],
     dataset: Annotated[str | None, typer.Option(help=dataset_help())] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Evaluate the trained MODEL on every clip of a dataset copy (e.g. speakers it never saw)."""
+    from emotion_models.data.datasets import ADAPTERS
     from emotion_models.nets.registry import get_spec
     from tasks.evaluate import evaluate_external
 
-    spec = get_spec(model)
     name = dataset or DEFAULT_DATASET[model]
+    if name not in ADAPTERS:
+        raise typer.BadParameter(f"unknown dataset '{name}'; known: {', '.join(sorted(ADAPTERS))}",
+                                 param_hint="--dataset")
+    spec = get_spec(model)
     progress, callback = progress_bar(f"featurising {name}")
     with progress:
         metrics = evaluate_external(spec, load_params(params), data_root, name, out, callback)
@@ -291,7 +297,7 @@ def web_app(
 
 @app.command()
 def tune(
-    model: Annotated[str, typer.Argument(help="audio, face or video")],
+    model: Annotated[ModelName, typer.Argument(help="audio, face or video")],
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Hyperparameter search (tune.* in params.yaml); writes models/MODEL/best_hyperparameters.json."""
@@ -303,26 +309,12 @@ def tune(
                   f"retrain with `dvc repro {model}_train`")
 
 
-def expected_failure(exc: Exception) -> bool:
-    """Missing models, changed features, bad params...: failures a user can fix from one clear line.
-    Imported only when something failed (tasks.evaluate pulls in torch, which `score` may not need)."""
-    from emotion_models.params import ParamsError
-    from emotion_models.scoring.model_identity import ModelsUnavailable
-    from emotion_models.scoring.outputs import OutputNotWritable
-    from tasks.evaluate import FeaturesChanged
-
-    return isinstance(exc, (ParamsError, FeaturesChanged, ModelsUnavailable, OutputNotWritable, FileNotFoundError,
-                            KeyError))
-
-
 def main() -> None:
-    """Entry point: expected failures print one clear line, anything else its traceback."""
+    """Entry point: expected failures (EmotionError) print one clear line, anything else its traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
-    except Exception as exc:
-        if not expected_failure(exc):
-            raise
+    except EmotionError as exc:  # missing models or inputs, bad params.yaml...: one line a user can act on
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise SystemExit(1) from None
 

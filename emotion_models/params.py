@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from emotion_models.errors import EmotionError
 from emotion_models.labels import CLASSIC_EMOTIONS, DROP, EXTRA_EMOTIONS, FOLDER_LABELS
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
@@ -356,7 +357,7 @@ class Params(Strict):
     tune: TuneConfig = TuneConfig()
 
 
-class ParamsError(ValueError):
+class ParamsError(EmotionError, ValueError):
     """params.yaml is missing, unreadable or invalid."""
 
 

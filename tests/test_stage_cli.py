@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -54,5 +55,6 @@ def test_every_dvc_command_names_a_stage_of_its_flow_module(dvc_file):
 
 def test_cross_validate_command_line_needs_out_for_custom_protocols():
     result = subprocess.run([sys.executable, "-m", "tasks.cross_validate", "audio", "--corpus", "ravdess", "--folds",
-                             "3", "--leave-corpus-out"], cwd=REPO, capture_output=True, text=True, timeout=300)
+                             "3", "--leave-corpus-out"], cwd=REPO, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 2 and "need --out" in result.stderr

@@ -20,6 +20,7 @@ import polars as pl
 import torch
 
 from emotion_models.data.datasets.base import AUDIO_EXTENSIONS
+from emotion_models.errors import MissingInput
 from emotion_models.features.audio import clip_features
 from emotion_models.features.face import Box, Face, ImageReadError, NoFaceError, load_image, preprocessor_for
 from emotion_models.features.media import MediaError, decode_audio, iter_frames
@@ -54,7 +55,7 @@ def load_single(name: str, model_dir: Path) -> tuple[torch.nn.Module, dict]:
     """The face or audio checkpoint (loaded once per process until the file changes)."""
     checkpoint = model_dir / name / "model.pt"
     if not checkpoint.is_file():
-        raise FileNotFoundError(f"{checkpoint}: trained {name} model missing (run `dvc repro` first)")
+        raise MissingInput(f"{checkpoint}: trained {name} model missing (run `dvc repro` first)")
     return _load(name, str(checkpoint.resolve()), checkpoint.stat().st_mtime_ns)
 
 

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from emotion_models.errors import MissingInput
 from emotion_models.files import display_path
 
 RACY_SECONDS = 2.0
@@ -66,10 +67,10 @@ def content_hash(path: str | os.PathLike) -> str:
 
 
 def check_folders(folders: Iterable[str | os.PathLike]) -> None:
-    """Raise FileNotFoundError naming the first input folder that is missing or not a folder."""
+    """Raise MissingInput naming the first input folder that is missing or not a folder."""
     for folder in folders:
         if not Path(folder).is_dir():
-            raise FileNotFoundError(f"{display_path(folder)}: input folder not found")
+            raise MissingInput(f"{display_path(folder)}: input folder not found")
 
 
 def scan_videos(folders: Iterable[str | os.PathLike], extensions: Iterable[str]) -> list[Fingerprint]:

@@ -14,13 +14,14 @@ import os
 import time
 from pathlib import Path
 
+from emotion_models.errors import EmotionError
 from emotion_models.params import FusionConfig
 from emotion_models.scoring.fingerprints import CACHE_DIR, RACY_SECONDS, Fingerprint
 
 MODEL_VIEWS = ("video", "audio", "face")
 
 
-class ModelsUnavailable(RuntimeError):
+class ModelsUnavailable(EmotionError, RuntimeError):
     """The trained models are missing: nothing can be scored (a systemic failure)."""
 
 

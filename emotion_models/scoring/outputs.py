@@ -18,6 +18,7 @@ import polars as pl
 
 from emotion_models import atomic
 from emotion_models.contract import OUTPUT_FOLDERS, PATH_SCHEMA, PATHS_FILE
+from emotion_models.errors import EmotionError
 from emotion_models.files import display_path
 from emotion_models.scoring.fingerprints import Scan
 
@@ -62,7 +63,7 @@ def plan_batch(scan: Scan, out: Path, version: str) -> BatchPlan:
     return plan
 
 
-class OutputNotWritable(OSError):
+class OutputNotWritable(EmotionError, OSError):
     """The output folder cannot be written (a systemic failure)."""
 
 
