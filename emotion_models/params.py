@@ -87,6 +87,8 @@ class BackboneConfig(Strict):
     name: str = "resnet18"
     pretrained: bool = False  # ImageNet weights (downloaded by torchvision when asked for)
     allow_scratch: bool = True  # train from random init when the weights cannot be loaded
+    # efficientnet_lite0: the stem and the first frozen_blocks of its 16 blocks keep their ImageNet weights
+    frozen_blocks: int = Field(0, ge=0, le=16)
 
 
 class TrainConfig(Strict):

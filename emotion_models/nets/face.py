@@ -20,10 +20,6 @@ from emotion_models.params import BackboneConfig, DenseHead, FaceFeatureConfig, 
 from emotion_models.training.augment import augment_face, face_augmentation
 from emotion_models.training.data import Sample
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
 def face_feature_key(config: FaceFeatureConfig) -> str:
     return parameters_key(config.model_dump(exclude={"workers", "shard_rows"}))
 
@@ -34,17 +30,18 @@ class FaceEmotionNet(nn.Module):
     def __init__(self, backbone: BackboneConfig, head: DenseHead, use_landmarks: bool, normalise: bool) -> None:
         super().__init__()
         self.use_landmarks, self.normalise = use_landmarks, normalise
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.backbone = Backbone(backbone)
+        mean, std = self.backbone.mean_std  # the input scaling the backbone's weights were trained with
+        self.register_buffer("pixel_mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("pixel_std", torch.tensor(std).view(1, 3, 1, 1))
         self.register_buffer("landmark_mean", torch.zeros(LANDMARK_VALUES))
         self.register_buffer("landmark_std", torch.ones(LANDMARK_VALUES))
-        self.backbone = Backbone(backbone)
         width = self.backbone.out_features + (LANDMARK_VALUES if use_landmarks else 0)
         self.head = dense_head(width, head, NUM_CLASSES)
         self.embedding_size = head.units
 
     def image_tensor(self, crops: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, H, W, 3) -> float (N, 3, H, W), scaled and (optionally) ImageNet-normalised."""
+        """uint8 (N, H, W, 3) -> float (N, 3, H, W), scaled and (optionally) normalised as the backbone's weights expect."""
         images = crops.permute(0, 3, 1, 2).float() / 255.0
         return (images - self.pixel_mean) / self.pixel_std if self.normalise else images
 
