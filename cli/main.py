@@ -115,11 +115,10 @@ def explain(
     """Grad-CAM of the face model: a PNG with the heat map over the face and the class probabilities."""
     from emotion_models import atomic
     from emotion_models.nets.face import FaceSpec
-    from emotion_models.params import FaceFeatureConfig
     from emotion_models.reports.gradcam import explain_image
 
     face_model, meta = FaceSpec().load(model)
-    png, probabilities, _ = explain_image(face_model, FaceFeatureConfig(**meta["config"]["features"]), str(image))
+    png, probabilities, _ = explain_image(face_model, meta, str(image))
     target = out or image.with_name(f"{image.stem}_gradcam.png")
     with atomic.atomic_path(target) as tmp:
         tmp.write_bytes(png)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import polars as pl
 import typer
 
@@ -42,6 +43,7 @@ from emotion_models.nets.registry import get_spec
 from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import CrossValidationConfig, Params, load_params
 from emotion_models.reports.evaluation import LEAVE_CORPUS_OUT, classification_metrics
+from emotion_models.training.calibration import expected_calibration_error, softmax
 from tasks.evaluate import configured_protocols, score_store
 from tasks.train import TrainingRun, train_model
 
@@ -133,21 +135,31 @@ def run_fold(spec: ModelSpec, params: Params, fold: Fold, clips: pl.DataFrame,
     with tempfile.TemporaryDirectory() as tmp:
         history = train_model(spec, params, TrainingRun(out_dir=Path(tmp), splits=labels), report)
         model, meta = spec.load(Path(tmp) / "model.pt")
-        metrics, _, y_true, y_pred = score_store(spec, params, spec.store(params), labels["test"], datasets,
-                                                 model, meta)
+        metrics, _, y_true, y_pred, logits = score_store(spec, params, spec.store(params), labels["test"], datasets,
+                                                         model, meta)
     report(f"{fold.protocol} {fold.name}: accuracy {metrics['accuracy']:.3f} macro-F1 {metrics['macro_f1']:.3f}")
     return {"protocol": fold.protocol, "fold": fold.name, "test_speakers": speaker_list(fold.test),
             "val_speakers": speaker_list(fold.val),
             "train_corpora": sorted({corpus for corpus, _ in fold.train}), "n": metrics["n"],
             "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "epoch": meta.get("epoch"),
-            "epochs_run": len(history), "y_true": y_true, "y_pred": y_pred}
+            "epochs_run": len(history), "temperature": metrics["temperature"], "ece_before": metrics["ece_before"],
+            "ece_after": metrics["ece_after"], "y_true": y_true, "y_pred": y_pred,
+            "uncalibrated": softmax(logits), "calibrated": softmax(logits, metrics["temperature"])}
+
+
+PER_CLIP = ("y_true", "y_pred", "uncalibrated", "calibrated")  # a fold's per-clip results, pooled only
 
 
 def summarise(folds: list[dict]) -> dict:
-    """Mean and std over the folds of one protocol and the metrics of all its test clips pooled."""
-    pooled = classification_metrics([y for f in folds for y in f["y_true"]], [y for f in folds for y in f["y_pred"]])
-    summary = {"folds": [{k: v for k, v in f.items() if k not in ("y_true", "y_pred")} for f in folds],
-               "pooled": {key: pooled[key] for key in ("n", "accuracy", "macro_f1")}}
+    """Mean and std over the folds of one protocol and the metrics of all its test clips pooled
+    (the expected calibration error of the pooled clips, each fold's probabilities before and after
+    its own temperature)."""
+    y_true = [y for f in folds for y in f["y_true"]]
+    pooled = classification_metrics(y_true, [y for f in folds for y in f["y_pred"]])
+    summary = {"folds": [{k: v for k, v in f.items() if k not in PER_CLIP} for f in folds],
+               "pooled": {**{key: pooled[key] for key in ("n", "accuracy", "macro_f1")},
+                          **{f"ece_{when}": expected_calibration_error(np.concatenate([f[kind] for f in folds]), y_true)
+                             for when, kind in (("before", "uncalibrated"), ("after", "calibrated"))}}}
     for name in ("accuracy", "macro_f1"):
         values = [f[name] for f in folds]
         summary[name] = {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}

@@ -6,6 +6,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from emotion_models import atomic, paths
@@ -19,11 +20,12 @@ from emotion_models.reports.evaluation import (
     cross_validation_sections,
     cross_validation_summary,
     evaluation_metrics,
-    predict,
+    reliability_png,
     render_report,
     write_confusion_csv,
 )
 from emotion_models.scoring.score import load_models
+from emotion_models.training.calibration import ECE_BINS, expected_calibration_error, predict_logits, softmax
 from emotion_models.training.data import ShardDataset, make_loader
 from emotion_models.training.loop import select_device
 from tasks.fusion import fusion_comparison
@@ -41,16 +43,22 @@ def _check_features(spec: ModelSpec, meta: dict, store: FeatureStore) -> None:
 
 
 def score_store(spec: ModelSpec, params: Params, store: FeatureStore, labels: dict[str, int], datasets: dict[str, str],
-                model=None, meta: dict | None = None) -> tuple[dict, list[str], list[int], list[int]]:
-    """Metrics of the trained model on ``labels`` rows of ``store``; also ids, true and predicted labels."""
+                model=None, meta: dict | None = None) -> tuple[dict, list[str], list[int], list[int], np.ndarray]:
+    """Metrics of the trained model on ``labels`` rows of ``store`` (with the calibration's: the
+    checkpoint's ``temperature`` and the expected calibration error before and after it); also ids,
+    true and predicted labels and the logits."""
     if model is None:
         model, meta = spec.load()
     _check_features(spec, meta, store)
     device = select_device()
     data = ShardDataset(store, spec.arrays(params), labels)
-    probabilities, y_true, ids = predict(model, make_loader(data, 128, 0, device), device)
-    metrics = evaluation_metrics(y_true, probabilities, [datasets[i] for i in ids])
-    return metrics, ids, y_true.tolist(), probabilities.argmax(1).tolist() if len(ids) else []
+    logits, y_true, ids = predict_logits(model, make_loader(data, 128, 0, device), device)
+    temperature = float(meta.get("temperature", 1.0))
+    metrics = evaluation_metrics(y_true, softmax(logits, temperature), [datasets[i] for i in ids])
+    metrics.update(temperature=temperature, ece_bins=ECE_BINS,
+                   ece_before=expected_calibration_error(softmax(logits), y_true),
+                   ece_after=expected_calibration_error(softmax(logits, temperature), y_true))
+    return metrics, ids, y_true.tolist(), logits.argmax(1).tolist() if len(ids) else [], logits
 
 
 def evaluate(spec: ModelSpec, params: Params, sections: list[dict] | None = None,
@@ -66,9 +74,13 @@ def evaluate(spec: ModelSpec, params: Params, sections: list[dict] | None = None
     labels = {k: v for k, v in labels.items() if k in extracted}
     datasets = dict(zip(manifest["clip_id"].to_list(), manifest["dataset"].to_list()))
     model, meta = spec.load()
-    metrics, ids, y_true, y_pred = score_store(spec, params, store, labels, datasets, model, meta)
+    metrics, ids, y_true, y_pred, logits = score_store(spec, params, store, labels, datasets, model, meta)
     metrics.update(rejected_test_clips=missing, trained_epoch=meta.get("epoch"),
                    val_accuracy=meta.get("val_accuracy"), train_clips=meta.get("train_clips"), **(summary or {}))
+    calibration = meta.get("calibration", {"note": "checkpoint from before calibration (T = 1)"})
+    metrics["calibration_note"] = calibration.get("note") or (
+        f"fitted on {calibration['clips']} validation clips"
+        + (" with the selection run's model, before the refit on them" if "model" in calibration else ""))
     if sections:
         metrics["ablations"] = sections  # {"name", "rows": {variant: {n, accuracy, macro_f1}}}, for the app's /models
     out = paths.report_dir(spec.name)
@@ -80,7 +92,9 @@ def evaluate(spec: ModelSpec, params: Params, sections: list[dict] | None = None
     render_report(out, f"{spec.name.capitalize()} model: speaker-independent test split", metrics,
                   paths.model_dir(spec.name) / "history.csv", sections or [], gallery or [],
                   [f"{len(ids)} test clips from speakers never seen in training ({per_dataset}); "
-                   f"{missing} test clips rejected by feature extraction.", *(notes or [])])
+                   f"{missing} test clips rejected by feature extraction.", *(notes or [])],
+                  reliability_png(y_true, softmax(logits), softmax(logits, metrics["temperature"]),
+                                  metrics["temperature"], (metrics["ece_before"], metrics["ece_after"])))
     return metrics
 
 

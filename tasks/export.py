@@ -23,7 +23,7 @@ from emotion_models.nets.video import VideoSpec
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, Params
 from emotion_models.reports.evaluation import classification_metrics
 from emotion_models.export.graphs import export_graphs, quantise
-from emotion_models.scoring.runtime import META_FILE, OnnxPredictors, TorchPredictors, export_dir
+from emotion_models.scoring.runtime import META_FILE, OnnxPredictors, TorchPredictors, export_dir, temperatures
 from tasks.train import split_labels
 
 CALIBRATION_CROPS = 1024  # training crops that set the int8 activation ranges
@@ -68,11 +68,13 @@ def export_scoring_models(params: Params, model_dir: Path = paths.MODELS, report
     face_features = FaceFeatureConfig(**video_meta["config"]["face"]["features"])
     frames = int(round(params.video.features.window_seconds * params.video.features.fps))
     manifest = pl.read_parquet(paths.MANIFEST)
-    torch_predictors = TorchPredictors(video, audio, face)
+    calibration = temperatures({"video": video_meta, "audio": audio_meta, "face": face_meta})
+    torch_predictors = TorchPredictors(video, audio, face, calibration)
     result: dict = {"quantised": params.scoring.quantise}
     with tempfile.TemporaryDirectory(prefix="scoring-export-", dir=model_dir) as tmp:
         staging = Path(tmp) / "scoring"
-        export_graphs(video, audio, face, input_shapes(audio_features), face_features.size, frames, staging)
+        export_graphs(video, audio, face, input_shapes(audio_features), face_features.size, frames, staging,
+                      calibration)
         atomic.write_json(staging / META_FILE, {"video": video_meta, "audio": audio_meta, "face": face_meta,
                                                 "export": {"quantised": params.scoring.quantise}})
         test_labels = split_labels(FaceSpec(), "test", manifest, include_composed=False)

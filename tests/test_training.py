@@ -140,15 +140,19 @@ def _constant_features(row: dict) -> Extracted:
 def test_cross_validation_report_gives_each_fold_the_mean_and_std_and_the_pooled_clips():
     def fold(name, test, y_true, y_pred, protocol="savee_speaker_folds", val=("actor01",)):
         accuracy = float(np.mean(np.equal(y_true, y_pred)))
+        sure = np.eye(5)[y_pred]  # all confidence on the prediction; calibrated: 0.6 on it
         return {"protocol": protocol, "fold": name, "test_speakers": test, "val_speakers": list(val),
                 "train_corpora": ["ravdess", "savee"], "n": len(y_true), "accuracy": accuracy, "macro_f1": accuracy,
-                "y_true": y_true, "y_pred": y_pred}
+                "ece_before": 1 - accuracy, "ece_after": abs(0.6 - accuracy), "temperature": 2.0,
+                "y_true": y_true, "y_pred": y_pred, "uncalibrated": sure, "calibrated": 0.5 * sure + 0.1}
 
     savee = summarise([fold("fold 1", ["DC"], [0, 1, 2, 3], [0, 1, 2, 2]), fold("fold 2", ["JE"], [0, 1], [1, 1])])
     assert savee["accuracy"]["mean"] == pytest.approx(0.625)
     assert savee["accuracy"]["std"] == pytest.approx(0.1768, abs=1e-4)
     assert savee["pooled"]["n"] == 6 and savee["pooled"]["accuracy"] == pytest.approx(4 / 6)
-    assert "y_true" not in savee["folds"][0]
+    assert "y_true" not in savee["folds"][0] and "calibrated" not in savee["folds"][0]
+    assert savee["pooled"]["ece_before"] == pytest.approx(1 - 4 / 6)  # sure of every clip, right on 4 of 6
+    assert savee["pooled"]["ece_after"] == pytest.approx(4 / 6 - 0.6)  # 0.6 on each, right on 4 of 6
     loco = summarise([fold("tess", ["YAF"], [4, 4], [4, 0], "leave_corpus_out", val=())])
     result = {"protocols": {"leave_corpus_out": loco, "savee_speaker_folds": savee}}  # as sorted in the JSON
     sections = cross_validation_sections(result)
@@ -162,8 +166,10 @@ def test_cross_validation_report_gives_each_fold_the_mean_and_std_and_the_pooled
     summary = cross_validation_summary(result)["cross_validation"]
     assert summary["savee_speaker_folds"] == {
         "folds": 2, "n": 6, "accuracy_mean": 0.625, "accuracy_std": savee["accuracy"]["std"],
-        "macro_f1_mean": 0.625, "macro_f1_std": savee["macro_f1"]["std"]}
-    assert summary["leave_corpus_out"] == {"tess": {"n": 2, "accuracy": 0.5, "macro_f1": 0.5}}
+        "macro_f1_mean": 0.625, "macro_f1_std": savee["macro_f1"]["std"],
+        "ece_before": savee["pooled"]["ece_before"], "ece_after": savee["pooled"]["ece_after"]}
+    assert summary["leave_corpus_out"] == {"tess": {"n": 2, "accuracy": 0.5, "macro_f1": 0.5, "ece_before": 0.5,
+                                                    "ece_after": pytest.approx(0.1)}}
 
 
 def _audio_clip_features(row: dict) -> Extracted:

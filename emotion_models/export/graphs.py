@@ -1,5 +1,6 @@
-"""The trained networks as ONNX graphs for scoring (emotion_models.scoring.runtime), and int8
-quantisation of the face CNNs calibrated on training crops."""
+"""The trained networks as ONNX graphs for scoring (emotion_models.scoring.runtime), their
+probabilities calibrated by each checkpoint's temperature, and int8 quantisation of the face CNNs
+calibrated on training crops."""
 
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ QUANTISED_OPS = ["Conv", "MatMul", "Gemm"]
 
 
 class FaceProbabilities(nn.Module):
-    def __init__(self, model: FaceEmotionNet) -> None:
+    """Calibrated class probabilities: the logits divided by the checkpoint's temperature."""
+
+    def __init__(self, model: FaceEmotionNet, temperature: float = 1.0) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.temperature = model, temperature
 
     def forward(self, crops: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model({"crop": crops, "landmarks": landmarks}), 1)
+        return torch.softmax(self.model({"crop": crops, "landmarks": landmarks}) / self.temperature, 1)
 
 
 class FaceEmbeddings(nn.Module):
@@ -42,22 +45,26 @@ class FaceEmbeddings(nn.Module):
 
 
 class AudioProbabilities(nn.Module):
-    def __init__(self, model: AudioEmotionNet, names: list[str]) -> None:
+    """Calibrated class probabilities: the logits divided by the checkpoint's temperature."""
+
+    def __init__(self, model: AudioEmotionNet, names: list[str], temperature: float = 1.0) -> None:
         super().__init__()
-        self.model, self.names = model, names
+        self.model, self.names, self.temperature = model, names, temperature
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(dict(zip(self.names, inputs))), 1)
+        return torch.softmax(self.model(dict(zip(self.names, inputs))) / self.temperature, 1)
 
 
 class FusionProbabilities(nn.Module):
-    def __init__(self, model: VideoEmotionNet, names: list[str]) -> None:
+    """Calibrated class probabilities of the combined model: its logits divided by its temperature."""
+
+    def __init__(self, model: VideoEmotionNet, names: list[str], temperature: float = 1.0) -> None:
         super().__init__()
-        self.model, self.names = model, names
+        self.model, self.names, self.temperature = model, names, temperature
 
     def forward(self, faces, frame_mask, audio_mask, text, *audio: torch.Tensor) -> torch.Tensor:
         batch = {"audio_mask": audio_mask, "text": text, **{WINDOW_PREFIX + n: a for n, a in zip(self.names, audio)}}
-        return torch.softmax(self.model.fuse(faces, frame_mask, batch), 1)
+        return torch.softmax(self.model.fuse(faces, frame_mask, batch) / self.temperature, 1)
 
 
 def _export(module: nn.Module, inputs: dict[str, torch.Tensor], path: Path) -> None:
@@ -71,17 +78,20 @@ def _export(module: nn.Module, inputs: dict[str, torch.Tensor], path: Path) -> N
 
 
 def export_graphs(video: VideoEmotionNet, audio: AudioEmotionNet, face: FaceEmotionNet,
-                  audio_shapes: dict[str, tuple[int, ...]], crop_size: int, frames: int, folder: Path) -> None:
-    """face.onnx, audio.onnx, video_face.onnx and video_fusion.onnx (fp32) in ``folder``."""
+                  audio_shapes: dict[str, tuple[int, ...]], crop_size: int, frames: int, folder: Path,
+                  temperatures: dict[str, float]) -> None:
+    """face.onnx, audio.onnx, video_face.onnx and video_fusion.onnx (fp32) in ``folder``; the
+    probability graphs divide their logits by the model's calibration temperature (``temperatures``
+    by model name, from the checkpoints' meta)."""
     crops = torch.zeros((2, crop_size, crop_size, 3), dtype=torch.uint8)
     landmarks = torch.zeros((2, LANDMARK_VALUES))
     audio_inputs = {name: torch.zeros((2, *shape)) for name, shape in audio_shapes.items()}
-    _export(FaceProbabilities(face), {"crops": crops, "landmarks": landmarks}, folder / "face.onnx")
+    _export(FaceProbabilities(face, temperatures["face"]), {"crops": crops, "landmarks": landmarks}, folder / "face.onnx")
     _export(FaceEmbeddings(video.face), {"crops": crops, "landmarks": landmarks}, folder / "video_face.onnx")
-    _export(AudioProbabilities(audio, list(audio_inputs)), audio_inputs, folder / "audio.onnx")
+    _export(AudioProbabilities(audio, list(audio_inputs), temperatures["audio"]), audio_inputs, folder / "audio.onnx")
     fusion_inputs = dict(zip(FUSION_INPUTS, (torch.zeros((2, frames, video.face.embedding_size)),
                                              torch.ones((2, frames)), torch.ones(2), torch.zeros((2, N_TEXT_FEATURES)))))
-    _export(FusionProbabilities(video, list(audio_inputs)), {**fusion_inputs, **audio_inputs},
+    _export(FusionProbabilities(video, list(audio_inputs), temperatures["video"]), {**fusion_inputs, **audio_inputs},
             folder / "video_fusion.onnx")
 
 

@@ -59,9 +59,10 @@ def load_single(name: str, model_dir: Path) -> tuple[torch.nn.Module, dict]:
     return _load(name, str(checkpoint.resolve()), checkpoint.stat().st_mtime_ns)
 
 
-def _as_probabilities(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> np.ndarray:
+def _as_probabilities(model: torch.nn.Module, meta: dict, batch: dict[str, torch.Tensor]) -> np.ndarray:
+    """Class probabilities calibrated by the checkpoint's temperature, as scoring gives them."""
     with torch.no_grad():
-        return torch.softmax(model(batch), 1)[0].numpy()
+        return torch.softmax(model(batch) / meta.get("temperature", 1.0), 1)[0].numpy()
 
 
 def _label(probabilities: np.ndarray) -> str:
@@ -97,7 +98,7 @@ def predict_image(path: Path, model_dir: Path, explain: bool = False) -> ImagePr
     image = load_image(str(path))
     face = preprocessor_for(config).process(image, str(path))
     batch = {"crop": torch.from_numpy(face.crop)[None], "landmarks": torch.from_numpy(face.landmarks)[None]}
-    probabilities = _as_probabilities(model, batch)
+    probabilities = _as_probabilities(model, meta, batch)
     heat = grad_cam(model, face.crop, face.landmarks)[0] if explain else None
     return ImagePrediction(probabilities, image, face, heat)
 
@@ -128,7 +129,7 @@ def predict_audio(path: Path, model_dir: Path) -> AudioPrediction:
     model, meta = load_single("audio", model_dir)
     config = AudioFeatureConfig(**meta["config"]["features"])
     batch = {name: torch.from_numpy(array)[None] for name, array in clip_features(str(path), config).items()}
-    probabilities = _as_probabilities(model, batch)
+    probabilities = _as_probabilities(model, meta, batch)
     return AudioPrediction(probabilities, decode_audio(path, config.sample_rate), config.sample_rate)
 
 

@@ -13,31 +13,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
 
 from emotion_models import atomic  # noqa: E402
 from emotion_models.labels import CLASS_NAMES, NUM_CLASSES  # noqa: E402
-from emotion_models.training.loop import to_device  # noqa: E402
+from emotion_models.training.calibration import ECE_BINS, reliability  # noqa: E402
 
 CLASSES = list(range(NUM_CLASSES))
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Class probabilities, true labels and clip ids of every sample in ``loader``."""
-    model.to(device).eval()
-    probabilities, labels, ids = [], [], []
-    for batch in loader:
-        batch = to_device(batch, device)
-        probabilities.append(torch.softmax(model(batch).float(), dim=1).cpu())
-        labels.append(batch["label"].cpu())
-        ids.extend(batch["clip_id"])
-    if not labels:
-        return np.zeros((0, NUM_CLASSES), np.float32), np.zeros(0, np.int64), []
-    return torch.cat(probabilities).numpy(), torch.cat(labels).numpy(), ids
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict:
@@ -122,6 +105,32 @@ def curves_png(history_csv: Path) -> bytes | None:
     return figure_png(figure)
 
 
+def reliability_png(y_true: Sequence[int], uncalibrated: np.ndarray, calibrated: np.ndarray, temperature: float,
+                    ece: tuple[float, float]) -> bytes:
+    """Reliability diagrams before and after temperature scaling: the accuracy of each confidence bin
+    against its mean confidence (a calibrated model's bars meet the diagonal), with the rows per bin."""
+    figure, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
+    width = 1.0 / ECE_BINS
+    for axis, probabilities, title, error in ((axes[0], uncalibrated, "uncalibrated (T = 1)", ece[0]),
+                                              (axes[1], calibrated, f"temperature T = {temperature:.2f}", ece[1])):
+        counts, confidence, accuracy = reliability(probabilities, np.asarray(y_true))
+        filled = counts > 0
+        centres = (np.arange(ECE_BINS) + 0.5) * width
+        axis.bar(centres[filled], accuracy[filled], width=width * 0.9, color="#4c72b0", label="accuracy")
+        axis.bar(centres[filled], confidence[filled] - accuracy[filled], bottom=accuracy[filled], width=width * 0.9,
+                 color="#dd8452", alpha=0.45, label="gap to confidence")
+        axis.plot([0, 1], [0, 1], "k--", linewidth=1)
+        for x, n in zip(centres[filled], counts[filled]):
+            axis.text(x, 0.02, str(n), ha="center", fontsize=6, rotation=90, color="white")
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1)
+        axis.set_xlabel("confidence (top probability)")
+        axis.set_title(f"{title}: ECE {error:.3f}", fontsize=10)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(loc="upper left", fontsize=8)
+    return figure_png(figure)
+
+
 def write_confusion_csv(path: Path, y_true: Sequence[int], y_pred: Sequence[int]) -> None:
     """One row per sample (actual, predicted): the format `dvc plots` draws as a confusion matrix."""
     lines = ["actual,predicted"] + [f"{CLASS_NAMES[t]},{CLASS_NAMES[p]}" for t, p in zip(y_true, y_pred)]
@@ -141,11 +150,13 @@ def render_report(
     sections: Sequence[dict] = (),
     gallery: Sequence[dict] = (),
     notes: Sequence[str] = (),
+    reliability_plot: bytes | None = None,
 ) -> Path:
-    """Write confusion.png, training_curves.png and report.html into ``out_dir``.
+    """Write confusion.png, training_curves.png, reliability.png and report.html into ``out_dir``.
 
     ``sections`` are extra metric blocks (e.g. ablations: {"name", "metrics"}); ``gallery``
-    items are {"title", "png"} images shown under the metrics.
+    items are {"title", "png"} images shown under the metrics; ``reliability_plot`` is the reliability
+    diagram (:func:`reliability_png`) of the calibration numbers in ``metrics``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     confusion = confusion_png(metrics["confusion"], title)
@@ -153,9 +164,12 @@ def render_report(
     curves = curves_png(history_csv) if history_csv else None
     if curves:
         (out_dir / "training_curves.png").write_bytes(curves)
+    if reliability_plot:
+        (out_dir / "reliability.png").write_bytes(reliability_plot)
     env = Environment(loader=PackageLoader("emotion_models.reports", "templates"), autoescape=select_autoescape())
     html = env.get_template("report.html.j2").render(
         title=title, metrics=metrics, confusion=data_uri(confusion), curves=data_uri(curves),
+        reliability=data_uri(reliability_plot),
         sections=sections, notes=notes,
         gallery=[{"title": item["title"], "src": data_uri(item["png"])} for item in gallery],
     )
@@ -210,16 +224,20 @@ def cross_validation_sections(result: dict) -> list[dict]:
     return sections
 
 
+CALIBRATION = ("ece_before", "ece_after")
+
+
 def cross_validation_summary(result: dict) -> dict:
     """metrics.json entries of tasks.cross_validate's result: per speaker-fold protocol the mean and
-    std over folds; per corpus left out its metrics."""
+    std over folds and the pooled clips' calibration error; per corpus left out its metrics."""
     summary: dict[str, dict] = {}
     for protocol, found in result["protocols"].items():
         if protocol == LEAVE_CORPUS_OUT:
-            summary[protocol] = {f["fold"]: {key: f[key] for key in ("n", "accuracy", "macro_f1")}
+            summary[protocol] = {f["fold"]: {key: f[key] for key in ("n", "accuracy", "macro_f1", *CALIBRATION)}
                                  for f in found["folds"]}
         else:
             summary[protocol] = {"folds": len(found["folds"]), "n": found["pooled"]["n"],
                                  **{f"{name}_{stat}": found[name][stat] for name in ("accuracy", "macro_f1")
-                                    for stat in ("mean", "std")}}
+                                    for stat in ("mean", "std")},
+                                 **{key: found["pooled"][key] for key in CALIBRATION}}
     return {"cross_validation": summary}

@@ -38,15 +38,17 @@ def target_layer(model: FaceEmotionNet) -> nn.Module:
     return convolutions[-1]
 
 
-def grad_cam(model: FaceEmotionNet, crop: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(heat map in [0, 1] of the crop's size, class probabilities)`` for one uint8 crop."""
+def grad_cam(model: FaceEmotionNet, crop: np.ndarray, landmarks: np.ndarray, temperature: float = 1.0
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """``(heat map in [0, 1] of the crop's size, class probabilities)`` for one uint8 crop; the
+    probabilities calibrated by the checkpoint's ``temperature``."""
     model.eval()
     crops = torch.from_numpy(np.ascontiguousarray(crop))[None]
     marks = torch.from_numpy(np.asarray(landmarks, dtype=np.float32))[None]
     images = model.image_tensor(crops)
     wrapped = _ImageOnly(model, marks)
     with torch.no_grad():
-        probabilities = torch.softmax(wrapped(images), dim=1)[0].numpy()
+        probabilities = torch.softmax(wrapped(images) / temperature, dim=1)[0].numpy()
     with GradCAM(model=wrapped, target_layers=[target_layer(model)]) as cam:
         heat = cam(input_tensor=images, targets=None)[0]
     return heat, probabilities
@@ -72,10 +74,11 @@ def explanation_png(crop: np.ndarray, heat: np.ndarray, probabilities: np.ndarra
     return figure_png(figure)
 
 
-def explain_image(model: FaceEmotionNet, config: FaceFeatureConfig, image_path: str) -> tuple[bytes, np.ndarray, Face]:
-    """Detect, crop and explain one image: ``(PNG bytes, probabilities, face)``."""
-    face = preprocessor_for(config).process(load_image(image_path), image_path)
-    heat, probabilities = grad_cam(model, face.crop, face.landmarks)
+def explain_image(model: FaceEmotionNet, meta: dict, image_path: str) -> tuple[bytes, np.ndarray, Face]:
+    """Detect, crop (as the checkpoint's ``meta`` says) and explain one image: ``(PNG bytes,
+    calibrated probabilities, face)``."""
+    face = preprocessor_for(FaceFeatureConfig(**meta["config"]["features"])).process(load_image(image_path), image_path)
+    heat, probabilities = grad_cam(model, face.crop, face.landmarks, meta.get("temperature", 1.0))
     return explanation_png(face.crop, heat, probabilities), probabilities, face
 
 
@@ -83,7 +86,7 @@ def evaluation_gallery(spec, params: Params, size: int) -> list[dict]:
     """Up to ``size`` test examples, half correctly and half wrongly classified, with Grad-CAM."""
     if size <= 0:
         return []
-    model, _ = spec.load()
+    model, meta = spec.load()
     manifest = pl.read_parquet(paths.MANIFEST).filter((pl.col("split") == "test") & (pl.col("modality") == "face"))
     labels = dict(zip(manifest["clip_id"].to_list(), manifest["label"].to_list()))
     correct, wrong = [], []
@@ -92,7 +95,8 @@ def evaluation_gallery(spec, params: Params, size: int) -> list[dict]:
         for row, clip_id in enumerate(table["clip_id"].to_list()):
             if clip_id not in labels or (len(correct) >= size // 2 and len(wrong) >= size - size // 2):
                 continue
-            heat, probabilities = grad_cam(model, np.array(arrays["crop"][row]), np.array(arrays["landmarks"][row]))
+            heat, probabilities = grad_cam(model, np.array(arrays["crop"][row]), np.array(arrays["landmarks"][row]),
+                                           meta.get("temperature", 1.0))
             predicted, actual = int(probabilities.argmax()), labels[clip_id]
             bucket = correct if predicted == actual else wrong
             if len(bucket) < (size // 2 if bucket is correct else size - size // 2):

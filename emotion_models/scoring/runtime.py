@@ -8,6 +8,8 @@ Stage ``scoring_export`` (tasks/export.py) writes the checkpoints as ONNX graphs
   fine-tuned copy of the face CNN);
 - ``video_fusion.onnx``: face embeddings (N, frames, E), frame mask, audio inputs, audio mask and
   text features -> the combined model's class probabilities.
+Every class probability is calibrated: the graph divides the logits by the temperature fitted on
+the model's validation clips (meta ``temperature``; emotion_models.training.calibration).
 The two face CNN graphs are quantised to int8 (static, calibrated on training crops) when
 ``scoring.quantise`` is on. Scoring (``scoring.runtime: onnx``) runs them with ONNX Runtime and
 never imports torch (~2.6 s and ~0.5 GiB of the CUDA build saved per process); the evaluation
@@ -101,10 +103,12 @@ def read_meta(model_dir: str | Path) -> dict:
 
 
 class TorchPredictors:
-    """The checkpoints themselves (imports torch)."""
+    """The checkpoints themselves (imports torch); probabilities calibrated by ``temperatures`` (by
+    model name, as the exported graphs are)."""
 
-    def __init__(self, video, audio, face) -> None:
+    def __init__(self, video, audio, face, temperatures: dict[str, float] | None = None) -> None:
         self.video, self.audio_net, self.face_net = video, audio, face
+        self.temperatures = {"video": 1.0, "audio": 1.0, "face": 1.0, **(temperatures or {})}
         self.video_face_width = video.face.embedding_size
         for model in (video, audio, face):
             model.eval()
@@ -115,14 +119,14 @@ class TorchPredictors:
         with torch.no_grad():
             batch = {"crop": torch.from_numpy(np.ascontiguousarray(crops)),
                      "landmarks": torch.from_numpy(np.ascontiguousarray(landmarks, np.float32))}
-            return torch.softmax(self.face_net(batch), 1).numpy()
+            return torch.softmax(self.face_net(batch) / self.temperatures["face"], 1).numpy()
 
     def audio(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         import torch
 
         with torch.no_grad():
             batch = {k: torch.from_numpy(np.ascontiguousarray(v, np.float32)) for k, v in inputs.items()}
-            return torch.softmax(self.audio_net(batch), 1).numpy()
+            return torch.softmax(self.audio_net(batch) / self.temperatures["audio"], 1).numpy()
 
     def video_faces(self, crops: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         import torch
@@ -143,4 +147,11 @@ class TorchPredictors:
         batch = {"audio_mask": tensor(audio_mask), "text": tensor(text),
                  **{WINDOW_PREFIX + k: tensor(v) for k, v in audio.items()}}
         with torch.no_grad():
-            return torch.softmax(self.video.fuse(tensor(faces), tensor(frame_mask), batch), 1).numpy()
+            logits = self.video.fuse(tensor(faces), tensor(frame_mask), batch)
+            return torch.softmax(logits / self.temperatures["video"], 1).numpy()
+
+
+def temperatures(metas: dict[str, dict]) -> dict[str, float]:
+    """Each model's calibration temperature from its checkpoint meta (1: a checkpoint from before
+    calibration)."""
+    return {name: float(meta.get("temperature", 1.0)) for name, meta in metas.items()}

@@ -35,7 +35,7 @@ from emotion_models.scoring.fingerprints import content_hash
 from emotion_models.scoring.model_identity import MODEL_VIEWS, model_files, model_version
 from emotion_models.scoring.fusion import read_choice, resolve_weights, transcript_evidence, window_views
 from emotion_models.scoring.outputs import output_key, reject_key
-from emotion_models.scoring.runtime import OnnxPredictors, Predictors, TorchPredictors, read_meta
+from emotion_models.scoring.runtime import OnnxPredictors, Predictors, TorchPredictors, read_meta, temperatures
 
 WINDOWS_PER_BATCH = 8
 TRANSCRIPT_CHARS = 500
@@ -89,7 +89,7 @@ def load_models(model_dir: Path = Path("models"), fusion: FusionConfig = FusionC
                 (video, video_meta), (audio, audio_meta), (face, face_meta) = (
                     spec.load(path) for spec, path in zip((VideoSpec(), AudioSpec(), FaceSpec()), files))
                 metas = {"video": video_meta, "audio": audio_meta, "face": face_meta}
-                predictors = TorchPredictors(video, audio, face)
+                predictors = TorchPredictors(video, audio, face, temperatures(metas))
             config = metas["video"]["config"]
             weights = resolve_weights(fusion, {"audio": metas["audio"], "face": metas["face"]})
             _MODELS[key] = ScoringModels(predictors, version, AudioFeatureConfig(**config["audio"]["features"]),
