@@ -1,12 +1,14 @@
-"""Helpers shared by the flows: artifacts and the command line of DVC stages."""
+"""Helpers shared by the flows: artifacts, the task runner and the command line of DVC stages."""
 
 from collections.abc import Callable, Sequence
 from typing import Annotated, Literal
 
 import typer
 from prefect.artifacts import create_markdown_artifact
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from emotion_models.native_logs import silence_native_logs
+from emotion_models.params import ScoringConfig
 
 
 def artifact_key(text: str) -> str:
@@ -16,6 +18,17 @@ def artifact_key(text: str) -> str:
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:
     create_markdown_artifact(key=artifact_key(key), markdown=markdown, description=description)
+
+
+def task_runner_for(config: ScoringConfig) -> TaskRunner:
+    """Threads on this machine, or Dask: a given scheduler address, else a LocalCluster."""
+    if config.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if config.dask_address:
+            return DaskTaskRunner(address=config.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": config.dask_workers, "threads_per_worker": 1})
+    return ThreadPoolTaskRunner(max_workers=config.thread_workers)
 
 
 VerboseOption = Annotated[bool, typer.Option("--verbose", help="keep native libraries' log lines")]

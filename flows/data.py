@@ -8,8 +8,6 @@ from emotion_models.data.download import DownloadError
 from emotion_models.data.sources import fetch_dataset
 from emotion_models.params import load_params
 from flows.common import publish_markdown, run_stage
-from tasks.download import download_datasets, sources_markdown
-from tasks.harmonise import harmonise
 
 
 def _transient(task, task_run, state) -> bool:
@@ -30,6 +28,8 @@ fetch_task = task(fetch_dataset, name="fetch-dataset", retries=3, retry_delay_se
 @flow(name="download", log_prints=True)
 def download_flow(params_path: str | None = None) -> dict[str, str]:
     """Fetch every enabled dataset (local copy or verified download); fail listing what is missing."""
+    from tasks.download import download_datasets, sources_markdown
+
     params = load_params(params_path)
     sources, problems = download_datasets(params, fetch=fetch_task)
     publish_markdown("datasets", sources_markdown(sources, problems), "Resolved dataset sources")
@@ -41,6 +41,8 @@ def download_flow(params_path: str | None = None) -> dict[str, str]:
 @flow(name="harmonise", log_prints=True)
 def harmonise_flow(params_path: str | None = None) -> int:
     """Label, harmonise and split every clip into data/manifest.parquet."""
+    from tasks.harmonise import harmonise
+
     manifest, rejects, summary = harmonise(load_params(params_path))
     publish_markdown("data-summary", summary, "Clips per dataset, class and split")
     print(f"manifest: {manifest.height} clips, {rejects.height} rejects")

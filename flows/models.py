@@ -1,5 +1,6 @@
 """Model flows: feature extraction, training and evaluation of the audio, face and video models, and
-the choice between late and learned fusion of the video's views."""
+the choice between late and learned fusion of the video's views. Each flow imports its own stage's
+task, so a stage's code (and its dvc.yaml deps, tests/test_dvc_deps.py) is what it runs."""
 
 from __future__ import annotations
 
@@ -7,19 +8,15 @@ from prefect import flow, get_run_logger
 
 from emotion_models.nets.registry import MODEL_NAMES, get_spec
 from emotion_models.params import load_params
-from emotion_models.reports.evaluation import metrics_markdown
-from emotion_models.reports.markdown import cross_validation_markdown, fusion_markdown, rejects_markdown
 from flows.common import publish_markdown, run_stage
-from tasks.cross_validate import cross_validate_stage
-from tasks.evaluate import evaluate, report_extras
-from tasks.features import extract_features
-from tasks.fusion import select_fusion
-from tasks.train import pretrain, train
 
 
 @flow(name="features", flow_run_name="{model}-features")
 def features_flow(model: str, params_path: str | None = None) -> dict[str, int]:
     """Extract the model's features from every manifest clip (parallel, resumable)."""
+    from tasks.features import extract_features
+    from emotion_models.reports.markdown import rejects_markdown
+
     logger = get_run_logger()
     spec, params = get_spec(model), load_params(params_path)
     extracted, rejected = extract_features(spec, params)
@@ -34,6 +31,8 @@ def features_flow(model: str, params_path: str | None = None) -> dict[str, int]:
 @flow(name="pretrain", flow_run_name="{model}-pretrain")
 def pretrain_flow(model: str, params_path: str | None = None) -> float:
     """Train the network on the large corpora alone (<model>.pretrain); <model>_train starts from it."""
+    from tasks.train import pretrain
+
     logger = get_run_logger()
     history = pretrain(get_spec(model), load_params(params_path), report=logger.info)
     return max((h.val_accuracy for h in history), default=float("nan"))
@@ -42,6 +41,8 @@ def pretrain_flow(model: str, params_path: str | None = None) -> float:
 @flow(name="train", flow_run_name="{model}-train")
 def train_flow(model: str, params_path: str | None = None) -> float:
     """Train the model (GPU when present) and keep the best validation checkpoint."""
+    from tasks.train import train
+
     logger = get_run_logger()
     history = train(get_spec(model), load_params(params_path), report=logger.info)
     return max(h.val_accuracy for h in history)
@@ -50,6 +51,9 @@ def train_flow(model: str, params_path: str | None = None) -> float:
 @flow(name="evaluate", flow_run_name="{model}-evaluate")
 def evaluate_flow(model: str, params_path: str | None = None) -> dict:
     """Evaluate on the speaker-independent test split; reports/<model>/ and a Prefect artifact."""
+    from tasks.evaluate import evaluate, report_extras
+    from emotion_models.reports.evaluation import metrics_markdown
+
     spec, params = get_spec(model), load_params(params_path)
     metrics = evaluate(spec, params, **report_extras(spec, params))
     publish_markdown(f"{model}-metrics", metrics_markdown(f"{model} model: test split", metrics),
@@ -61,6 +65,9 @@ def evaluate_flow(model: str, params_path: str | None = None) -> dict:
 def cross_validate_flow(model: str, params_path: str | None = None) -> dict:
     """Train and test the recipe on params.yaml's speaker-independent protocols (speaker folds per
     corpus, leave one corpus out); reports/<model>/cross_validation.json."""
+    from tasks.cross_validate import cross_validate_stage
+    from emotion_models.reports.markdown import cross_validation_markdown
+
     logger = get_run_logger()
     result = cross_validate_stage(get_spec(model), load_params(params_path), report=logger.info)
     publish_markdown(f"{model}-cross-validation", cross_validation_markdown(model, result), f"{model} cross-validation")
@@ -70,6 +77,9 @@ def cross_validate_flow(model: str, params_path: str | None = None) -> dict:
 @flow(name="fusion", flow_run_name="{model}-fusion")
 def fusion_flow(model: str, params_path: str | None = None) -> dict:
     """Late against learned fusion on the validation split; models/video/fusion.json holds the choice."""
+    from tasks.fusion import select_fusion
+    from emotion_models.reports.markdown import fusion_markdown
+
     if model != "video":
         raise ValueError(f"only the video model fuses views; `fusion {model}` has nothing to do")
     record = select_fusion(load_params(params_path))

@@ -17,18 +17,17 @@ from pathlib import Path
 from prefect import flow, runtime, task, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.futures import as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.urls import url_for
 
 from emotion_models import atomic
-from emotion_models.params import ScoringConfig, load_params
+from emotion_models.params import load_params
 from emotion_models.reports.scores import batch_counts, fusion_note, outcome, render_batch_report, summary_markdown
 from emotion_models.files import display_path
 from emotion_models.scoring.fingerprints import check_folders, scan_and_hash
 from emotion_models.scoring.model_identity import model_version
 from emotion_models.scoring.fusion import fusion_in_use
 from emotion_models.scoring.outputs import check_writable, plan_batch, record_paths
-from flows.common import artifact_key, publish_markdown
+from flows.common import artifact_key, publish_markdown, task_runner_for
 
 LAST_BATCH = "last_batch.json"  # in OUT: the last batch that scored or rejected something
 _PROGRESS = contextvars.ContextVar("score_progress", default=False)  # a progress bar (emotion score), not a parameter
@@ -44,17 +43,6 @@ def score_task(path: str, out: str, params_path: str | None, model_dir: str, dig
     from emotion_models.scoring.score import score_file  # model code only where something is scored
 
     return score_file(Path(path), Path(out), load_params(params_path), Path(model_dir), digest)
-
-
-def task_runner_for(config: ScoringConfig):
-    """Threads on this machine, or Dask: a given scheduler address, else a LocalCluster."""
-    if config.task_runner == "dask":
-        from prefect_dask import DaskTaskRunner
-
-        if config.dask_address:
-            return DaskTaskRunner(address=config.dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": config.dask_workers, "threads_per_worker": 1})
-    return ThreadPoolTaskRunner(max_workers=config.thread_workers)
 
 
 def batch_key(out: Path) -> str:

@@ -7,8 +7,7 @@ from prefect import flow, task
 from emotion_models.nets.registry import MODEL_NAMES
 from emotion_models.params import load_params
 from emotion_models.reports.markdown import tuning_markdown
-from flows.common import publish_markdown, run_stage
-from flows.scoring import task_runner_for
+from flows.common import publish_markdown, run_stage, task_runner_for
 from tasks.tune import recorded_trials, run_trial, tune
 
 

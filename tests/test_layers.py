@@ -71,3 +71,33 @@ def test_no_import_cycles() -> None:
     for module in sorted(edges):
         if module not in state:
             visit(module, [module])
+
+
+# emotion_models' sub-packages, lowest first: each imports only the base modules (emotion_models/*.py) and the
+# sub-packages before it. export and predict run the torch checkpoints above torch-free scoring.
+SUBPACKAGE_ORDER = ("data", "features", "training", "nets", "scoring", "reports", "export", "predict")
+
+
+def library_rank(name: str) -> tuple[int, str]:
+    """(rank, sub-package) of an emotion_models module or imported name; the base modules rank 0."""
+    parts = name.split(".")
+    package = parts[1] if len(parts) > 1 and (ROOT / "emotion_models" / parts[1]).is_dir() else ""
+    return (SUBPACKAGE_ORDER.index(package) + 1 if package else 0), package
+
+
+def test_every_subpackage_is_in_the_declared_order():
+    found = {path.name for path in (ROOT / "emotion_models").iterdir() if (path / "__init__.py").is_file()}
+    assert found == set(SUBPACKAGE_ORDER)
+
+
+def test_library_subpackages_import_only_lower_ones():
+    upward = {}
+    for module, names in GRAPH.items():
+        if module.split(".")[0] != "emotion_models":
+            continue
+        rank, package = library_rank(module)
+        wrong = sorted(name for name in names if name.startswith("emotion_models.")
+                       and (library_rank(name)[0] > rank or library_rank(name)[0] == rank and library_rank(name)[1] != package))
+        if wrong:
+            upward[module] = wrong
+    assert not upward
