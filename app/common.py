@@ -9,6 +9,8 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
+from app.charts import probability_bars, timeline_chart
 from emotion_models.contract import REJECT_SCHEMA, VIDEO_SCHEMA, VIEW_TITLES
 from emotion_models.params import Params, ParamsError, load_params
 from emotion_models.scoring.results import (
@@ -19,8 +21,6 @@ from emotion_models.scoring.results import (
     views_of,
     window_summary,
 )
-from app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
-from app.charts import probability_bars, timeline_chart
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from rich.table import Table
 from emotion_models.contract import VIEW_TITLES
 from emotion_models.errors import EmotionError
 from emotion_models.labels import CLASS_NAMES, SLUGS
-from emotion_models.params import load_params
 from emotion_models.native_logs import silence_native_logs
+from emotion_models.params import load_params
 
 app = typer.Typer(help="Speaker-independent emotion recognition from audio, faces and video.",
                   no_args_is_help=True, pretty_exceptions_enable=False)

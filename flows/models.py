@@ -14,8 +14,8 @@ from flows.common import publish_markdown, run_stage
 @flow(name="features", flow_run_name="{model}-features")
 def features_flow(model: str, params_path: str | None = None) -> dict[str, int]:
     """Extract the model's features from every manifest clip (parallel, resumable)."""
-    from tasks.features import extract_features
     from emotion_models.reports.markdown import rejects_markdown
+    from tasks.features import extract_features
 
     logger = get_run_logger()
     spec, params = get_spec(model), load_params(params_path)
@@ -51,8 +51,8 @@ def train_flow(model: str, params_path: str | None = None) -> float:
 @flow(name="evaluate", flow_run_name="{model}-evaluate")
 def evaluate_flow(model: str, params_path: str | None = None) -> dict:
     """Evaluate on the speaker-independent test split; reports/<model>/ and a Prefect artifact."""
-    from tasks.evaluate import evaluate, report_extras
     from emotion_models.reports.evaluation import metrics_markdown
+    from tasks.evaluate import evaluate, report_extras
 
     spec, params = get_spec(model), load_params(params_path)
     metrics = evaluate(spec, params, **report_extras(spec, params))
@@ -65,8 +65,8 @@ def evaluate_flow(model: str, params_path: str | None = None) -> dict:
 def cross_validate_flow(model: str, params_path: str | None = None) -> dict:
     """Train and test the recipe on params.yaml's speaker-independent protocols (speaker folds per
     corpus, leave one corpus out); reports/<model>/cross_validation.json."""
-    from tasks.cross_validate import cross_validate_stage
     from emotion_models.reports.markdown import cross_validation_markdown
+    from tasks.cross_validate import cross_validate_stage
 
     logger = get_run_logger()
     result = cross_validate_stage(get_spec(model), load_params(params_path), report=logger.info)
@@ -77,8 +77,8 @@ def cross_validate_flow(model: str, params_path: str | None = None) -> dict:
 @flow(name="fusion", flow_run_name="{model}-fusion")
 def fusion_flow(model: str, params_path: str | None = None) -> dict:
     """Late against learned fusion on the validation split; models/video/fusion.json holds the choice."""
-    from tasks.fusion import select_fusion
     from emotion_models.reports.markdown import fusion_markdown
+    from tasks.fusion import select_fusion
 
     if model != "video":
         raise ValueError(f"only the video model fuses views; `fusion {model}` has nothing to do")

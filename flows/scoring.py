@@ -20,12 +20,12 @@ from prefect.futures import as_completed
 from prefect.utilities.urls import url_for
 
 from emotion_models import atomic
+from emotion_models.files import display_path
 from emotion_models.params import load_params
 from emotion_models.reports.scores import batch_counts, fusion_note, outcome, render_batch_report, summary_markdown
-from emotion_models.files import display_path
 from emotion_models.scoring.fingerprints import check_folders, scan_and_hash
-from emotion_models.scoring.model_identity import model_version
 from emotion_models.scoring.fusion import fusion_in_use
+from emotion_models.scoring.model_identity import model_version
 from emotion_models.scoring.outputs import check_writable, plan_batch, record_paths
 from flows.common import artifact_key, publish_markdown, task_runner_for
 

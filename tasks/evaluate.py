@@ -11,8 +11,8 @@ import polars as pl
 
 from emotion_models import atomic, paths
 from emotion_models.data.datasets import Reject, get_adapter
-from emotion_models.features.shards import FeatureStore, extract
 from emotion_models.errors import EmotionError, MissingInput
+from emotion_models.features.shards import FeatureStore, extract
 from emotion_models.labels import DroppedEmotion, harmonise_emotion
 from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import CrossValidationConfig, Params

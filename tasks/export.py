@@ -16,13 +16,13 @@ import numpy as np
 import polars as pl
 
 from emotion_models import atomic, paths
+from emotion_models.export.graphs import export_graphs, quantise
 from emotion_models.features.audio import input_shapes
 from emotion_models.nets.audio import AudioSpec
 from emotion_models.nets.face import FaceSpec
 from emotion_models.nets.video import VideoSpec
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, Params
 from emotion_models.reports.evaluation import classification_metrics
-from emotion_models.export.graphs import export_graphs, quantise
 from emotion_models.scoring.runtime import META_FILE, OnnxPredictors, TorchPredictors, export_dir, temperatures
 from tasks.train import split_labels
 

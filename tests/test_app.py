@@ -13,9 +13,10 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
 from emotion_models.contract import VIDEO_SCHEMA
-from emotion_models.reports.overview import model_overview, prefect_links
 from emotion_models.predict.interactive import browser_video, window_frames
+from emotion_models.reports.overview import model_overview, prefect_links
 from emotion_models.scoring.results import (
     TableReader,
     filter_videos,
@@ -25,7 +26,6 @@ from emotion_models.scoring.results import (
     views_of,
     window_summary,
 )
-from app import ENV_MODELS, ENV_PARAMS, ENV_SCORES
 from tests.app_data import model_reports, rejected, scored_video
 from tests.conftest import CK_PLUS, CREMA_D_VIDEO, REPO, require_shared
 

@@ -7,8 +7,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from emotion_models.contract import WINDOW_SCHEMA
 from emotion_models.features.text import text_featuriser
 from emotion_models.features.transcription import is_speech, transcriber_for
+from emotion_models.labels import SLUGS
 from emotion_models.params import FusionConfig, TextFeatureConfig, TranscriptionConfig, ViewWeights
 from emotion_models.scoring.fusion import (
     FALLBACK_WEIGHT,
@@ -22,8 +24,6 @@ from emotion_models.scoring.fusion import (
     transcript_evidence,
     window_views,
 )
-from emotion_models.contract import WINDOW_SCHEMA
-from emotion_models.labels import SLUGS
 from emotion_models.scoring.score import summarise
 
 NAN = [np.nan] * 5

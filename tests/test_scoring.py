@@ -13,11 +13,11 @@ import pytest
 import yaml
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from emotion_models.contract import PATH_SCHEMA, REJECT_SCHEMA, VIDEO_SCHEMA, WINDOW_SCHEMA
 from emotion_models.features.media import decode_audio
+from emotion_models.labels import SLUGS
 from emotion_models.params import ScoringConfig
 from emotion_models.scoring.fingerprints import scan_videos
-from emotion_models.contract import PATH_SCHEMA, REJECT_SCHEMA, VIDEO_SCHEMA, WINDOW_SCHEMA
-from emotion_models.labels import SLUGS
 from flows.common import task_runner_for
 from flows.scoring import batch_key, run_scoring
 from tests.conftest import CK_PLUS, CREMA_D_VIDEO

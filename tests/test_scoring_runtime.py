@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 
+from emotion_models.export.graphs import export_graphs, quantise
 from emotion_models.features.audio import WINDOW_PREFIX, input_shapes
 from emotion_models.nets.audio import AudioSpec
 from emotion_models.nets.face import FaceSpec
 from emotion_models.nets.video import VideoEmotionNet
 from emotion_models.params import DenseHead, load_params
-from emotion_models.export.graphs import export_graphs, quantise
 from emotion_models.scoring.runtime import META_FILE, OnnxPredictors, TorchPredictors
 from emotion_models.scoring.score import MODEL_VIEWS, window_probabilities
 from tests.conftest import REPO

@@ -6,9 +6,9 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from emotion_models.reports.overview import git_revision, prefect_links, project_overview
 from app import charts
 from app.common import app_config
+from emotion_models.reports.overview import git_revision, prefect_links, project_overview
 
 config = app_config()
 THREE_DECIMALS = {c: st.column_config.NumberColumn(format="%.3f")

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from app import charts
+from app.common import app_config, confidence_text, show_probabilities, show_timeline, show_windows
 from emotion_models.contract import EMOTION_OF_SLUG, VIEW_TITLES
 from emotion_models.data.datasets.base import AUDIO_EXTENSIONS
 from emotion_models.labels import CLASS_NAMES, SLUGS
 from emotion_models.params import load_params
-from emotion_models.scoring.model_identity import ModelsUnavailable
 from emotion_models.predict.interactive import (
     CANNOT_SCORE,
     IMAGE_SUFFIXES,
@@ -21,9 +22,8 @@ from emotion_models.predict.interactive import (
     predict_video,
     window_frames,
 )
+from emotion_models.scoring.model_identity import ModelsUnavailable
 from emotion_models.scoring.results import estimate_view, mean_probabilities
-from app import charts
-from app.common import app_config, confidence_text, show_probabilities, show_timeline, show_windows
 
 UPLOADS = Path(tempfile.gettempdir()) / "emotion-app-uploads"
 FRAMES_PER_ROW = 4

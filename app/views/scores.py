@@ -6,11 +6,11 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from emotion_models.labels import CLASS_NAMES
-from emotion_models.contract import NO_EMOTION, VIDEO_SCHEMA
-from emotion_models.scoring.results import filter_videos, load_windows, mean_probabilities
 from app import charts
 from app.common import app_config, confidence_text, scored_tables, show_probabilities, show_timeline, show_windows
+from emotion_models.contract import NO_EMOTION, VIDEO_SCHEMA
+from emotion_models.labels import CLASS_NAMES
+from emotion_models.scoring.results import filter_videos, load_windows, mean_probabilities
 
 TABLE_COLUMNS = {"file": "video", "emotion": "dominant emotion", "mean_confidence": "confidence",
                  "duration": "duration (s)", "windows": "windows", "windows_no_face": "no face",

@@ -20,6 +20,7 @@ from emotion_models.params import BackboneConfig, DenseHead, FaceFeatureConfig, 
 from emotion_models.training.augment import augment_face, face_augmentation
 from emotion_models.training.data import Sample
 
+
 def face_feature_key(config: FaceFeatureConfig) -> str:
     return parameters_key(config.model_dump(exclude={"workers", "shard_rows"}))
 

@@ -13,9 +13,9 @@ from functools import partial
 import torch
 from torch import nn
 
+from emotion_models.features.media import FrameDecoding
 from emotion_models.features.shards import parameters_key
 from emotion_models.features.text import N_TEXT_FEATURES
-from emotion_models.features.media import FrameDecoding
 from emotion_models.features.video import featurise_video, video_array_shapes
 from emotion_models.labels import NUM_CLASSES
 from emotion_models.nets.audio import AudioEmotionNet, AudioSpec, window_inputs

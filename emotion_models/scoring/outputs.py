@@ -23,7 +23,6 @@ from emotion_models.files import display_path
 from emotion_models.scoring.fingerprints import Scan
 
 
-
 def output_key(digest: str, version: str) -> str:
     return f"{digest[:32]}-{version}"
 

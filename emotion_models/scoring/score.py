@@ -22,18 +22,18 @@ import numpy as np
 import polars as pl
 
 from emotion_models import atomic
-from emotion_models.files import display_path
 from emotion_models.contract import REJECT_SCHEMA, VIDEO_SCHEMA, WINDOW_SCHEMA, WINDOW_VIEWS
 from emotion_models.features.audio import WINDOW_PREFIX, signal_features
 from emotion_models.features.media import FrameDecoding, MediaError
 from emotion_models.features.text import text_featuriser
 from emotion_models.features.video import extract_windows, video_transcriber
+from emotion_models.files import display_path
 from emotion_models.labels import CLASS_NAMES, SLUGS
 from emotion_models.native import tune_for_scoring
 from emotion_models.params import AudioFeatureConfig, FaceFeatureConfig, FusionConfig, Params
 from emotion_models.scoring.fingerprints import content_hash
-from emotion_models.scoring.model_identity import MODEL_VIEWS, model_files, model_version
 from emotion_models.scoring.fusion import read_choice, resolve_weights, transcript_evidence, window_views
+from emotion_models.scoring.model_identity import MODEL_VIEWS, model_files, model_version
 from emotion_models.scoring.outputs import output_key, reject_key
 from emotion_models.scoring.runtime import OnnxPredictors, Predictors, TorchPredictors, read_meta, temperatures
 
