@@ -108,7 +108,8 @@ def test_the_report_shows_the_calibration_and_its_reliability_diagram(tmp_path):
     before, after = softmax(logits), softmax(logits, 2.0)
     metrics = {**classification_metrics(labels, logits.argmax(1)), "per_dataset": {}, "temperature": 2.0,
                "ece_bins": 15, "ece_before": expected_calibration_error(before, labels),
-               "ece_after": expected_calibration_error(after, labels), "calibration_note": "fitted on 40 validation clips"}
+               "ece_after": expected_calibration_error(after, labels),
+               "calibration_note": "fitted on 40 validation clips"}
     plot = reliability_png(labels, before, after, 2.0, (metrics["ece_before"], metrics["ece_after"]))
     render_report(tmp_path, "Audio model", metrics, reliability_plot=plot)
     html = (tmp_path / "report.html").read_text()

@@ -95,8 +95,8 @@ def calibrate(logits: np.ndarray, labels: np.ndarray) -> dict:
     ``calibration`` (the rows it was fitted on, NLL and ECE before and after). Without rows the
     temperature stays 1 and ``calibration.note`` says so."""
     if not len(labels):
-        return {"temperature": 1.0, "calibration": {"clips": 0, "note": "no validation clips to fit a "
-                                                                         "temperature on: probabilities uncalibrated (T = 1)"}}
+        note = "no validation clips to fit a temperature on: probabilities uncalibrated (T = 1)"
+        return {"temperature": 1.0, "calibration": {"clips": 0, "note": note}}
     logits_t, labels_t = torch.from_numpy(np.asarray(logits, np.float64)), torch.from_numpy(np.asarray(labels))
     temperature = fit_temperature(logits_t, labels_t)
     record = {"clips": len(labels), "fitted_on": "validation clips", "bins": ECE_BINS}

@@ -193,17 +193,13 @@ class Trainer:
 
     def state_dict(self) -> dict:
         """Everything the next epoch depends on: weights, optimizer, schedules, scaler and the random generators."""
-        numpy_state = np.random.get_state(legacy=False)
         return {
             "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "schedules": {name: s.state_dict() for name, s in (("batch", self.batch_scheduler),
                                                                 ("plateau", self.plateau)) if s is not None},
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
-            "random": {"python": random.getstate(), "torch": torch.get_rng_state(),
-                       "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                       "numpy": {**numpy_state, "state": {**numpy_state["state"],
-                                                          "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))}}},
+            "random": random_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -214,15 +210,29 @@ class Trainer:
                 schedule.load_state_dict(state["schedules"][name])
         if self.scaler is not None and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
-        generators = state["random"]
-        version, internal, gauss = generators["python"]
-        random.setstate((version, tuple(internal), gauss))
-        torch.set_rng_state(generators["torch"])
-        if generators["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(generators["cuda"])
-        numpy_state = generators["numpy"]
-        np.random.set_state({**numpy_state, "state": {**numpy_state["state"],
-                                                      "key": numpy_state["state"]["key"].numpy().astype(np.uint32)}})
+        set_random_state(state["random"])
+
+
+def random_state() -> dict:
+    """The Python, NumPy, torch and CUDA generators' states, as tensors and plain values
+    (``torch.load(weights_only=True)`` reads them back)."""
+    numpy_state = np.random.get_state(legacy=False)
+    key = torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))
+    return {"python": random.getstate(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": {**numpy_state, "state": {**numpy_state["state"], "key": key}}}
+
+
+def set_random_state(state: dict) -> None:
+    """Restore the generators saved by :func:`random_state`."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    numpy_state = state["numpy"]
+    key = numpy_state["state"]["key"].numpy().astype(np.uint32)
+    np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
 
 
 @dataclass(frozen=True)
