@@ -234,6 +234,13 @@ class FaceAugmentConfig(Strict):
     contrast_p: float = 0.3  # one of CLAHE / brightness-contrast / gamma
     sharpen_blur_p: float = 0.2  # one of sharpen / blur / motion blur
     hue_saturation_p: float = 0.2
+    # Faces as videos show them (each off at 0): head pose (scale/shift/shear and perspective), motion
+    # blur, JPEG/compression artefacts, low light (darker, flatter, noisier), partial occlusion (holes).
+    pose_p: float = Field(0.0, ge=0, le=1)
+    motion_blur_p: float = Field(0.0, ge=0, le=1)
+    compression_p: float = Field(0.0, ge=0, le=1)
+    low_light_p: float = Field(0.0, ge=0, le=1)
+    occlusion_p: float = Field(0.0, ge=0, le=1)
 
 
 class PretrainConfig(Strict):

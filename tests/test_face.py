@@ -262,3 +262,21 @@ def test_training_starts_from_the_pretrained_checkpoint_of_the_same_network(in_t
     other = {**config, "backbone": {**config["backbone"], "name": "compact_cnn_24"}}
     with pytest.raises(RuntimeError, match="rerun the face_pretrain stage"):
         initialise(spec, spec.build(other), other, report=lambda _: None)
+
+
+def test_video_frame_augmentations_change_the_face_and_keep_its_landmarks_with_it():
+    require_shared()
+    crop = cv2.resize(load_image(str(RAF_DB / "Image" / "aligned" / "train_00008_aligned.jpg")), (96, 96))
+    landmarks = np.random.default_rng(1).random(1404).astype(np.float32)
+    names = ("pose_p", "motion_blur_p", "compression_p", "low_light_p", "occlusion_p")
+    off = {name: 0.0 for name in ("hflip_p", "rotate_p", "noise_p", "contrast_p", "sharpen_blur_p", "hue_saturation_p")}
+    for name in names:
+        pipeline = face_augmentation(FaceAugmentConfig(**off, **{name: 1.0}))
+        image, marks = augment_face(pipeline, crop, landmarks, np.random.default_rng(3))
+        assert image.shape == crop.shape and image.dtype == np.uint8 and marks.shape == (1404,)
+        assert np.abs(image.astype(int) - crop).mean() > 1, name
+        if name != "pose_p":
+            assert np.allclose(marks, landmarks, atol=1e-5), name  # only pose moves the face
+    dark, _ = augment_face(face_augmentation(FaceAugmentConfig(**off, low_light_p=1.0)), crop, landmarks,
+                           np.random.default_rng(4))
+    assert dark.mean() < crop.mean() - 10

@@ -71,3 +71,30 @@ def test_face_net_with_either_backbone():
         model = spec.build(config).eval()
         batch = {"crop": torch.zeros(2, 96, 96, 3, dtype=torch.uint8), "landmarks": torch.zeros(2, 1404)}
         assert model(batch).shape == (2, 5)
+
+
+def test_onnx_export_of_the_efficientnet_face_net_agrees_with_torch(tmp_path):
+    """An EfficientNet-Lite0 face net (random weights) exported as scoring exports it: ONNX Runtime
+    gives the checkpoint's probabilities in fp32, and its int8 graph stays close."""
+    import onnxruntime as ort
+
+    from emotion_models.export.graphs import FaceProbabilities, _export, quantise
+
+    params = load_params(REPO / "params.yaml")
+    spec = FaceSpec()
+    config = {**spec.model_config(params), "backbone": {"name": EFFICIENTNET_LITE0, "pretrained": False},
+              "use_landmarks": False}
+    torch.manual_seed(0)
+    model = spec.build(config).eval()
+    rng = np.random.default_rng(0)
+    size = 96
+    crops = rng.integers(0, 256, (8, size, size, 3), dtype=np.uint8)
+    path = tmp_path / "face.onnx"  # without landmarks the graph takes the crops alone
+    _export(FaceProbabilities(model), {"crops": torch.from_numpy(crops[:2]), "landmarks": torch.zeros(2, 1404)}, path)
+    with torch.no_grad():
+        expected = torch.softmax(model({"crop": torch.from_numpy(crops), "landmarks": None}), 1).numpy()
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"crops": crops})[0]
+    assert np.abs(got - expected).max() < 1e-4
+    quantise(path, [{"crops": crops[i:i + 2]} for i in range(0, 8, 2)])
+    int8 = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"crops": crops})[0]
+    assert np.allclose(int8.sum(1), 1, atol=1e-4) and np.abs(int8 - expected).max() < 0.1
