@@ -17,6 +17,7 @@ import csv
 import json
 import logging
 import math
+import pickle
 import random
 import time
 from collections.abc import Callable
@@ -281,7 +282,7 @@ class Progress:
         try:
             payload = torch.load(files.resume, map_location="cpu", weights_only=True)
             record = json.loads(payload["progress"])
-        except (OSError, RuntimeError, KeyError, ValueError, EOFError) as exc:
+        except (OSError, RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
             report(f"{files.resume}: unreadable ({exc}); starting afresh")
             return None
         if record["fingerprint"] != files.fingerprint:
