@@ -8,6 +8,7 @@ from collections.abc import Callable
 import polars as pl
 
 from emotion_models import paths
+from emotion_models.features.audio_augment import copy_id
 from emotion_models.features.shards import extract
 from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import Params
@@ -28,5 +29,25 @@ def extract_features(spec: ModelSpec, params: Params, manifest: pl.DataFrame | N
                      progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
     """Extract what is missing from the store (same parameters = skipped); returns (extracted, rejected)."""
     features = getattr(params, spec.name).features
-    return extract(manifest_rows(spec, manifest), spec.featuriser(params), spec.store(params),
-                   features.workers, features.shard_rows, progress)
+    extracted, rejected = extract(manifest_rows(spec, manifest), spec.featuriser(params), spec.store(params),
+                                  features.workers, features.shard_rows, progress)
+    if spec.name == "audio":
+        for more, fewer in extract_augmented(spec, params, manifest, progress=progress).values():
+            extracted, rejected = extracted + more, rejected + fewer
+    return extracted, rejected
+
+
+def extract_augmented(spec: ModelSpec, params: Params, manifest: pl.DataFrame | None = None,
+                      transforms: list[str] | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> dict[str, tuple[int, int]]:
+    """The audio clips' augmented copies (``audio.waveform_augment.transforms``, or ``transforms``), one
+    incremental store per transform; (extracted, rejected) per transform."""
+    features = params.audio.features
+    rows = manifest_rows(spec, manifest)
+    counts = {}
+    for transform in params.audio.waveform_augment.transforms if transforms is None else transforms:
+        copies = [{**row, "clip_id": copy_id(row["clip_id"], transform)} for row in rows]
+        counts[transform] = extract(copies, spec.augmented_featuriser(params, transform),
+                                    spec.augmented_store(params, transform), features.workers, features.shard_rows,
+                                    progress)
+    return counts

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from emotion_models import paths
 from emotion_models.features.audio import (
     WINDOW_PREFIX,
     feature_key,
@@ -22,11 +23,23 @@ from emotion_models.features.audio import (
     input_shapes,
     representation_name,
 )
+from emotion_models.features.audio_augment import (
+    clip_of,
+    featurise_augmented,
+    transform_key,
+)
+from emotion_models.features.normalise import SpeakerNormalisedStore
 from emotion_models.features.shards import FeatureStore, worker_count
 from emotion_models.labels import NUM_CLASSES
 from emotion_models.nets.backbones import Backbone, dense_head
 from emotion_models.nets.spec import ModelSpec, standardisation
-from emotion_models.params import AudioAugmentConfig, AudioFeatureConfig, BackboneConfig, DenseHead, Params
+from emotion_models.params import (
+    AudioAugmentConfig,
+    AudioFeatureConfig,
+    BackboneConfig,
+    DenseHead,
+    Params,
+)
 from emotion_models.training.data import Sample
 
 
@@ -98,6 +111,20 @@ def augment_mfcc(config: AudioAugmentConfig, std: np.ndarray):
     return transform
 
 
+def draw_augmented_copy(copies: dict[str, list[dict[str, np.ndarray]]]):
+    """Training draw of a clip's clean features or, equally likely, one of its augmented copies'."""
+
+    def transform(sample: Sample, rng: np.random.Generator) -> Sample:
+        choices = copies.get(sample["clip_id"], [])
+        pick = int(rng.integers(0, len(choices) + 1))
+        return sample if pick == len(choices) else {**sample, **choices[pick]}
+
+    return transform
+
+
+AUGMENTED = "audio_augmented"  # data/features/audio_augmented/<transform>/: the augmented copies' stores
+
+
 class AudioSpec(ModelSpec):
     name = "audio"
     modality = "audio"
@@ -107,12 +134,23 @@ class AudioSpec(ModelSpec):
     def feature_key(self, params: Params) -> str:
         return feature_key(params.audio.features)
 
+    def store(self, params: Params, root=None) -> FeatureStore:
+        """The clip features; with ``audio.normalise.by: speaker`` read standardised over each speaker's clips."""
+        return self._store(params, root or paths.features_dir(self.name), self.feature_key(params))
+
+    def _store(self, params: Params, root, key: str) -> FeatureStore:
+        config = params.audio.normalise
+        if config.by == "speaker":
+            return SpeakerNormalisedStore(root, key, self.array_format, config.min_clips)
+        return FeatureStore(root, key, self.array_format)
+
     def arrays(self, params: Params) -> dict[str, tuple[int, ...]]:
         return input_shapes(params.audio.features)
 
     def model_config(self, params: Params) -> dict:
         return {"backbone": params.audio.backbone.model_dump(), "head": params.audio.head.model_dump(),
-                "features": params.audio.features.model_dump(), "use_statistics": params.audio.use_statistics}
+                "features": params.audio.features.model_dump(), "use_statistics": params.audio.use_statistics,
+                "normalise": params.audio.normalise.model_dump()}
 
     def build(self, config: dict, pretrained: bool = True) -> AudioEmotionNet:
         features = AudioFeatureConfig(**config["features"])
@@ -130,6 +168,26 @@ class AudioSpec(ModelSpec):
         threads = max(1, (os.cpu_count() or 1) // worker_count(params.audio.features.workers))
         return partial(featurise_audio, config=params.audio.features, threads=threads)
 
+    def augmented_store(self, params: Params, transform: str) -> FeatureStore:
+        """The incremental store of every clip's copy augmented by ``transform`` (audio.waveform_augment)."""
+        key = transform_key(params.audio.features, params.audio.waveform_augment, transform)
+        return self._store(params, paths.features_dir(AUGMENTED) / transform, key)
+
+    def augmented_copies(self, params: Params) -> dict[str, list[dict[str, np.ndarray]]]:
+        """clip_id -> its augmented copies' arrays (each transform's store, normalised as the clean one)."""
+        copies: dict[str, list[dict[str, np.ndarray]]] = {}
+        arrays = self.arrays(params)
+        for transform in params.audio.waveform_augment.transforms:
+            for table, values in self.augmented_store(params, transform).iter_shards(arrays, arrays):
+                for row, copy in enumerate(table["clip_id"].to_list()):
+                    copies.setdefault(clip_of(copy), []).append({n: np.asarray(v[row]) for n, v in values.items()})
+        return copies
+
+    def augmented_featuriser(self, params: Params, transform: str):
+        threads = max(1, (os.cpu_count() or 1) // worker_count(params.audio.features.workers))
+        return partial(featurise_augmented, config=params.audio.features, augment_config=params.audio.waveform_augment,
+                       transform=transform, ir_folder=str(paths.features_dir(AUGMENTED) / "rooms"), threads=threads)
+
     def prepare(self, model: AudioEmotionNet, store: FeatureStore, arrays: dict, train_ids: set[str]) -> None:
         name = model.input_name
         mean, std = standardisation(store, name, arrays[name], train_ids, axes=(1,) if name == "mfcc" else ())
@@ -141,6 +199,7 @@ class AudioSpec(ModelSpec):
             model.stats_std.copy_(std)
 
     def train_transform(self, params: Params, model: AudioEmotionNet):
-        if model.input_name != "mfcc":
-            return None  # the encoder embedding trains with mixup alone (audio.train.mixup_alpha)
-        return augment_mfcc(params.audio.augment, model.std.cpu().numpy())
+        if model.input_name == "mfcc":
+            return augment_mfcc(params.audio.augment, model.std.cpu().numpy())
+        copies = self.augmented_copies(params)
+        return draw_augmented_copy(copies) if copies else None  # mixup too (audio.train.mixup_alpha)

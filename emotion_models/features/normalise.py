@@ -1,0 +1,102 @@
+"""Per-speaker normalisation of the audio model's clip features.
+
+The Whisper embedding and utterance statistics of one person's clips share an offset that comes
+from the voice, the microphone and the room, not the emotion. Standardising each feature over all
+clips of one speaker (a corpus speaker in training and cross-validation, the speech windows of one
+video in scoring) removes it. The normalised values are then mapped onto a reference mean and
+standard deviation (the training population's), so the network's own input standardisation and a
+clip scored alone, on today's path with no group to normalise over, see the same scale.
+
+With few clips the group's statistics are noisy: a group is normalised only when it has at least
+``min_clips`` of them (``audio.normalise.min_clips``); smaller groups keep their features as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from emotion_models.features.shards import FeatureStore
+
+STD_FLOOR = 1e-3  # a feature (almost) constant within a group is centred, not blown up
+
+
+def group_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (floored at ``STD_FLOOR``) over the rows of one group."""
+    values = np.asarray(values, dtype=np.float64)
+    return values.mean(axis=0), np.maximum(values.std(axis=0), STD_FLOOR)
+
+
+def normalise_group(values: np.ndarray, reference_mean: np.ndarray, reference_std: np.ndarray,
+                    min_clips: int) -> tuple[np.ndarray, bool]:
+    """``values`` (rows of one speaker or video) standardised over their rows and mapped onto the
+    reference mean and std; unchanged when there are fewer than ``min_clips`` rows. Returns the
+    values (float32) and whether they were normalised."""
+    values = np.asarray(values, dtype=np.float32)
+    if values.shape[0] < max(min_clips, 2):
+        return values, False
+    mean, std = group_statistics(values)
+    mapped = (values - mean) / std * reference_std + reference_mean
+    return mapped.astype(np.float32), True
+
+
+def normalise_by_group(values: np.ndarray, groups: Sequence[Hashable], reference_mean: np.ndarray,
+                       reference_std: np.ndarray, min_clips: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every group of rows (``groups[i]`` is row i's speaker) normalised by ``normalise_group``;
+    returns the values and a boolean per row: was its group normalised."""
+    values = np.asarray(values, dtype=np.float32)
+    out, used = values.copy(), np.zeros(values.shape[0], bool)
+    members: dict[Hashable, list[int]] = {}
+    for row, group in enumerate(groups):
+        members.setdefault(group, []).append(row)
+    for rows in members.values():
+        out[rows], used[rows] = normalise_group(values[rows], reference_mean, reference_std, min_clips)
+    return out, used
+
+
+GROUP_COLUMNS = ("dataset", "speaker_id")  # a speaker of a store: its corpus and id
+
+
+class SpeakerNormalisedStore(FeatureStore):
+    """A feature store whose arrays are read standardised over each speaker's rows (``normalise_group``)
+    and mapped onto the mean and std of all its rows (the reference). It is written as the plain
+    store is: what is stored is never normalised, so extraction stays incremental."""
+
+    def __init__(self, root: str | Path, key: str, array_format: Literal["parquet", "npy"], min_clips: int) -> None:
+        super().__init__(root, key, array_format)
+        self.min_clips = min_clips
+        self._statistics: dict[str, tuple] = {}
+
+    def _speaker_statistics(self, name: str, shapes: dict | None) -> tuple:
+        """(reference mean, reference std, {speaker: (mean, std)} of speakers with min_clips rows) of ``name``."""
+        if name not in self._statistics:
+            values: dict[tuple, list[np.ndarray]] = {}
+            for table, arrays in super().iter_shards([name], shapes):
+                for row, speaker in enumerate(zip(*(table[c].to_list() for c in GROUP_COLUMNS))):
+                    values.setdefault(speaker, []).append(np.asarray(arrays[name][row], np.float32))
+            every = np.stack([v for rows in values.values() for v in rows]) if values else np.zeros((1, 1))
+            speakers = {speaker: group_statistics(np.stack(rows)) for speaker, rows in values.items()
+                        if len(rows) >= max(self.min_clips, 2)}
+            self._statistics[name] = (every.mean(0), np.maximum(every.std(0), STD_FLOOR), speakers)
+        return self._statistics[name]
+
+    def iter_shards(self, array_names: Iterable[str], shapes: dict[str, tuple[int, ...]] | None = None
+                    ) -> Iterator[tuple[pl.DataFrame, dict[str, np.ndarray]]]:
+        names = list(array_names)
+        statistics = {name: self._speaker_statistics(name, shapes) for name in names}
+        for table, arrays in super().iter_shards(names, shapes):
+            speakers = list(zip(*(table[c].to_list() for c in GROUP_COLUMNS)))
+            out = {}
+            for name in names:
+                reference_mean, reference_std, by_speaker = statistics[name]
+                values = np.array(arrays[name], dtype=np.float32)
+                for row, speaker in enumerate(speakers):
+                    if speaker in by_speaker:
+                        mean, std = by_speaker[speaker]
+                        values[row] = (values[row] - mean) / std * reference_std + reference_mean
+                out[name] = values
+            yield table, out
