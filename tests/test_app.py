@@ -214,6 +214,7 @@ def test_a_flv_clip_becomes_a_webm_the_browser_plays_and_has_a_boxed_frame(tmp_p
     assert 0.8 < frames[0].time < 1.4
 
 
+@pytest.mark.slow
 def test_predict_page_shows_the_face_box_grad_cam_and_probabilities(pipeline_project, monkeypatch):
     monkeypatch.chdir(pipeline_project)
     app = page("predict", monkeypatch, models=pipeline_project / "models")

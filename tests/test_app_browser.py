@@ -18,6 +18,8 @@ from tests.browser import (
 from tests.conftest import CREMA_D_VIDEO, REPO
 from tests.test_cli import emotion
 
+pytestmark = pytest.mark.slow  # runs on the CI-sized `dvc repro` (pipeline_project)
+
 SCREENSHOTS = REPO / "reports" / "app"
 
 

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CK_PLUS, CREMA_D_VIDEO, RAVDESS, SAVEE
+
+pytestmark = pytest.mark.slow  # runs on the CI-sized `dvc repro` (pipeline_project)
 
 EMOTION = str(Path(sys.executable).parent / "emotion")
 NATIVE_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d", re.MULTILINE)  # absl/glog lines (MediaPipe)
@@ -21,12 +25,6 @@ def emotion(project: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def test_help_lists_every_command(pipeline_project):
-    out = emotion(pipeline_project, "--help").stdout
-    for command in ("evaluate", "predict", "score", "serve", "explain", "tune", "app"):
-        assert command in out
-
-
 def test_evaluate_audio_on_a_dataset_copy(pipeline_project, tmp_path):
     copy = tmp_path / "ravdess-two-actors"
     for actor in ("Actor_11", "Actor_12"):
@@ -36,7 +34,8 @@ def test_evaluate_audio_on_a_dataset_copy(pipeline_project, tmp_path):
     printed = emotion(pipeline_project, "evaluate", "audio", "--data-root", str(copy), "--out", str(out)).stdout
     metrics = json.loads(out.read_text())
     assert metrics["n"] == 120 and sum(map(sum, metrics["confusion"])) == 120
-    assert 0 <= metrics["accuracy"] <= 1 and "macro_f1" in metrics and "Sad/Fear" in metrics["per_class"]
+    assert metrics["accuracy"] == pytest.approx(sum(metrics["confusion"][c][c] for c in range(5)) / 120)
+    assert set(metrics["per_class"]) == {"Sad/Fear", "Neutral", "Happy", "Angry", "Surprise/Disgust"}
     assert [r["path"] for r in metrics["rejects"]] == [str(copy / "Actor_12" / "broken.wav")]
     assert "accuracy" in printed and "Surprise/Disgust" in printed
 

@@ -1,4 +1,4 @@
-"""`emotion`: expected failures (the project's EmotionError) are one line; anything else shows its traceback."""
+"""`emotion` without a trained project: its commands, and expected failures (the project's EmotionError) are one line; anything else shows its traceback."""
 
 from __future__ import annotations
 
@@ -57,3 +57,14 @@ def test_unknown_model_or_dataset_is_a_usage_error(tmp_path):
                                 cwd=REPO, capture_output=True, text=True, timeout=300, env={"COLUMNS": "200",
                                                                                               "PATH": "/usr/bin:/bin"})
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_help_lists_every_command():
+    from typer.main import get_command
+
+    assert set(get_command(cli_main.app).commands) == {"evaluate", "explain", "predict", "score", "serve", "app", "tune"}
+    result = subprocess.run([EMOTION, "--help"], capture_output=True, text=True, timeout=120, env={"COLUMNS": "200",
+                                                                                                    "PATH": "/usr/bin"})
+    assert result.returncode == 0
+    listed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("│ ") and len(line.split()) > 2}
+    assert {"evaluate", "explain", "predict", "score", "serve", "app", "tune"} <= listed

@@ -17,6 +17,8 @@ import pytest
 
 from tests.pipeline_project import COPIED, dvc
 
+pytestmark = pytest.mark.slow  # runs on the CI-sized `dvc repro` (pipeline_project)
+
 TRACKED = (*COPIED, "dvc.lock", "models/audio/best_hyperparameters.json", "models/face/best_hyperparameters.json",
            "models/video/best_hyperparameters.json")
 

@@ -22,6 +22,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from flows.scoring import batch_key
 from tests.conftest import CREMA_D_VIDEO
 
+pytestmark = pytest.mark.slow  # runs on the CI-sized `dvc repro` (pipeline_project)
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -4,6 +4,8 @@ import os
 import shutil
 import stat
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -11,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 import yaml
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect import task
 
 from emotion_models.contract import PATH_SCHEMA, REJECT_SCHEMA, VIDEO_SCHEMA, WINDOW_SCHEMA
 from emotion_models.features.media import decode_audio
@@ -90,6 +92,7 @@ def scored(video_folder, pipeline_project, tmp_path_factory):
     return out, first
 
 
+@pytest.mark.slow
 def test_every_good_clip_has_windows_and_a_summary(scored, video_folder):
     out, counts = scored
     videos = pl.scan_parquet(out / "videos" / "**" / "*.parquet").collect()
@@ -124,6 +127,7 @@ def test_every_good_clip_has_windows_and_a_summary(scored, video_folder):
     assert (out / "report.html").read_text().count("<svg") == CONTENTS
 
 
+@pytest.mark.slow
 def test_no_person_no_emotion(scored):
     out, _ = scored
     videos = pl.scan_parquet(out / "videos" / "*.parquet").collect()
@@ -139,6 +143,7 @@ def test_no_person_no_emotion(scored):
     assert "No person in any window (no face, no speech): no emotion." in html
 
 
+@pytest.mark.slow
 def test_a_mixed_batch_reads_as_one_table_with_polars_and_duckdb(scored):
     import duckdb
 
@@ -159,6 +164,7 @@ def test_a_mixed_batch_reads_as_one_table_with_polars_and_duckdb(scored):
     assert summary == [(None, 2)]
 
 
+@pytest.mark.slow
 def test_every_input_path_is_accounted_for(scored, video_folder):
     out, counts = scored
     paths = pl.read_parquet(out / "paths" / "*.parquet")
@@ -177,6 +183,7 @@ def test_every_input_path_is_accounted_for(scored, video_folder):
     assert ODD in html and "same content" in html
 
 
+@pytest.mark.slow
 def test_outputs_honour_the_umask(scored):
     out, _ = scored
     files = [p for p in out.rglob("*") if p.is_file()]
@@ -184,6 +191,7 @@ def test_outputs_honour_the_umask(scored):
     assert {stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_dir()} == {0o777 & ~UMASK}
 
 
+@pytest.mark.slow
 def test_artifacts_are_keyed_by_output_folder_and_an_empty_batch_says_so(scored, video_folder, pipeline_project,
                                                                         tmp_path):
     from prefect.client.orchestration import get_client
@@ -213,6 +221,7 @@ def test_artifacts_are_keyed_by_output_folder_and_an_empty_batch_says_so(scored,
     assert "no person" in artifacts(f"score-videos-{batch_key(out)}")[-1].data
 
 
+@pytest.mark.slow
 def test_every_bad_file_is_a_reject_with_a_reason(scored):
     out, counts = scored
     rejects = pl.scan_parquet(out / "rejects" / "**" / "*.parquet").collect()
@@ -227,6 +236,7 @@ def test_every_bad_file_is_a_reject_with_a_reason(scored):
     assert all(Path(p).is_absolute() for p in rejects["path"])
 
 
+@pytest.mark.slow
 def test_second_run_scores_nothing_new(scored, video_folder, pipeline_project):
     out, first = scored
     before = sorted(p.name for p in out.rglob("*.parquet"))
@@ -237,6 +247,7 @@ def test_second_run_scores_nothing_new(scored, video_folder, pipeline_project):
     assert not list(out.rglob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_with_two_workers(video_folder, pipeline_project, tmp_path):
     raw = yaml.safe_load((pipeline_project / "params.yaml").read_text())
     raw["scoring"].update(task_runner="dask", dask_workers=2)
@@ -251,6 +262,7 @@ def test_dask_local_cluster_with_two_workers(video_folder, pipeline_project, tmp
     assert pl.scan_parquet(tmp_path / "out" / "videos" / "**" / "*.parquet").collect().height == 2
 
 
+@pytest.mark.slow
 def test_discovery_is_recursive_and_filters_extensions(video_folder):
     found = [Path(f.path) for f in scan_videos([video_folder], [".mp4", ".flv"])]
     names = [p.name for p in found]
@@ -261,8 +273,21 @@ def test_discovery_is_recursive_and_filters_extensions(video_folder):
         scan_videos([video_folder / "missing"], [".mp4"])
 
 
-def test_thread_runner_scores_as_many_videos_at_once_as_params_say():
-    runner = task_runner_for(ScoringConfig(thread_workers=5))
-    assert isinstance(runner, ThreadPoolTaskRunner) and runner._max_workers == 5
+def test_thread_runner_scores_as_many_videos_at_once_as_params_say(prefect_api):
+    running, most, lock = [0], [0], threading.Lock()
+
+    @task
+    def video(seconds: float) -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(seconds)
+        with lock:
+            running[0] -= 1
+
+    with task_runner_for(ScoringConfig(thread_workers=3)) as runner:
+        for future in [runner.submit(video, {"seconds": 0.5}) for _ in range(7)]:
+            future.wait()
+    assert most[0] == 3  # as many at once as thread_workers, never more
     with pytest.raises(ValueError, match="thread_workers"):
         ScoringConfig(thread_workers=0)

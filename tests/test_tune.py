@@ -4,9 +4,12 @@ import json
 import shutil
 
 import polars as pl
+import pytest
 import yaml
 
 from flows.tuning import run_tuning
+
+pytestmark = pytest.mark.slow  # runs on the CI-sized `dvc repro` (pipeline_project)
 
 
 def test_tiny_search_records_every_trial_and_writes_the_argmax(pipeline_project, tmp_path, monkeypatch):
