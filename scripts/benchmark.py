@@ -20,7 +20,6 @@ Every scenario runs in its own process, so its peak RSS is its own. Needs ../sha
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -38,6 +37,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Annotated, Literal
+
+import typer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EMOTION_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -464,34 +467,36 @@ def write(name: str, rows: list[dict], summary: list[dict] | None = None) -> Non
     print("\n".join(lines))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["audio", "scoring", "rescan", "scaleout", "_scenario"])
-    parser.add_argument("args", nargs="*")
-    parser.add_argument("--long", action="store_true", help="also score a 10-minute video")
-    parser.add_argument("--model-dir", default=str(ROOT / "models"))
-    parser.add_argument("--baseline", help="a checkout of the code to compare with")
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--runtimes", default="onnx",
-                        help="scoring: the new code's scoring.runtime values to run, comma-separated (onnx,torch)")
-    parser.add_argument("--files", type=int, default=10_000, help="hard links in the rescan")
-    parser.add_argument("--baseline-files", type=int, default=1_000, help="hard links in the baseline's rescan")
-    options = parser.parse_args()
-    options.model_dir = str(Path(options.model_dir).resolve())
-    if options.what == "_scenario":
-        name, *rest = options.args
+def main(
+    what: Annotated[Literal["audio", "scoring", "rescan", "scaleout", "_scenario"], typer.Argument(
+        help="the benchmark (_scenario: one scenario in this process, as the benchmarks run them)")],
+    args: Annotated[list[str] | None, typer.Argument(help="_scenario: its name and arguments")] = None,
+    long: Annotated[bool, typer.Option("--long", help="also score a 10-minute video")] = False,
+    model_dir: Annotated[Path, typer.Option(help="the trained models")] = ROOT / "models",
+    baseline: Annotated[str | None, typer.Option(help="a checkout of the code to compare with")] = None,
+    repeat: Annotated[int, typer.Option(help="runs of each scenario (tables give medians)")] = 2,
+    runtimes: Annotated[str, typer.Option(
+        help="scoring: the new code's scoring.runtime values to run, comma-separated (onnx,torch)")] = "onnx",
+    files: Annotated[int, typer.Option(help="hard links in the rescan")] = 10_000,
+    baseline_files: Annotated[int, typer.Option(help="hard links in the baseline's rescan")] = 1_000,
+) -> None:
+    """Speed and memory of the pipeline on this machine (the module docstring lists the benchmarks)."""
+    options = SimpleNamespace(long=long, model_dir=str(model_dir.resolve()), baseline=baseline, repeat=repeat,
+                              runtimes=runtimes, files=files, baseline_files=baseline_files)
+    if what == "_scenario":
+        name, *rest = args or []
         if name in SCENARIOS:
             result = SCENARIOS[name](*rest)
         else:
             result = {"features": lambda: scenario_features(int(rest[0])), "epoch": scenario_audio_epoch}[name]()
         print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
-    elif options.what == "audio":
+    elif what == "audio":
         env = dict(os.environ)
         write("audio", [run_scenario(ROOT, env, "features", "1"),
                         run_scenario(ROOT, env, "features", str(os.cpu_count())), run_scenario(ROOT, env, "epoch")])
     else:
-        {"scoring": bench_scoring, "rescan": bench_rescan, "scaleout": bench_scaleout}[options.what](options)
+        {"scoring": bench_scoring, "rescan": bench_rescan, "scaleout": bench_scaleout}[what](options)
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)
