@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
-from emotion_models.features.normalise import SpeakerNormalisedStore, normalise_by_group, normalise_group
+from emotion_models.features.normalise import (
+    SpeakerNormalisedStore,
+    normalise_by_group,
+    normalise_group,
+    normalise_windows,
+)
 from emotion_models.features.shards import FeatureStore
 
 
@@ -67,3 +73,45 @@ def test_store_reads_each_speaker_normalised_and_stores_raw(tmp_path):
     np.testing.assert_allclose(out[speaker == "a"].mean(0), values.mean(0), atol=1e-4)  # the reference
     raw = np.concatenate([a["embedding"] for _, a in plain.iter_shards(["embedding"], {"embedding": (6,)})])
     np.testing.assert_array_equal(raw, values)  # what is stored is never normalised
+
+
+def _config(min_clips: int) -> dict:
+    return {"by": "speaker", "min_clips": min_clips,
+            "reference": {"embedding": {"mean": [5.0] * 4, "std": [2.0] * 4}}}
+
+
+def test_a_video_with_enough_speech_windows_is_normalised_on_its_speech_only():
+    embedding = np.random.default_rng(5).normal(3.0, 4.0, size=(6, 4)).astype(np.float32)
+    speech = np.array([True, True, True, True, False, True])
+    out, used = normalise_windows({"embedding": embedding}, speech, _config(5))
+    assert used
+    np.testing.assert_allclose(out["embedding"][speech].mean(0), 5.0, atol=1e-4)
+    np.testing.assert_allclose(out["embedding"][speech].std(0), 2.0, atol=1e-3)
+    np.testing.assert_array_equal(out["embedding"][~speech], embedding[~speech])
+    for config in (_config(6), None, {"by": "none", "min_clips": 2}):  # too few windows, or not trained so
+        out, used = normalise_windows({"embedding": embedding}, speech, config)
+        assert not used and out["embedding"] is embedding
+
+
+def test_scoring_rescores_the_audio_view_of_a_normalised_video():
+    from types import SimpleNamespace
+
+    from emotion_models.scoring.score import _video_normalised_audio
+
+    class Predictors:  # the audio "model": its input's first feature as the first class probability
+        def audio(self, inputs):
+            return np.repeat(inputs["embedding"][:, :1], 5, axis=1)
+
+    windows = 6
+    arrays = {"audio_embedding": np.full((windows, 4), 9.0, np.float32) + np.arange(windows)[:, None],
+              "audio_mask": np.ones(windows, bool), "frame_mask": np.zeros((windows, 2), bool),
+              "frames": np.zeros((windows, 2, 8, 8, 3), np.uint8), "landmarks": np.zeros((windows, 2, 4), np.float32)}
+    probabilities = {"audio": Predictors().audio({"embedding": arrays["audio_embedding"]})}
+    speech = np.ones(windows, bool)
+    models = SimpleNamespace(predictors=Predictors(), audio_normalise=_config(6))
+    assert _video_normalised_audio(models, arrays, speech, probabilities)
+    assert probabilities["audio"][:, 0].mean() == pytest.approx(5.0, abs=1e-4)  # the reference, not 11.5
+    models.audio_normalise = _config(7)
+    before = probabilities["audio"].copy()
+    assert not _video_normalised_audio(models, arrays, speech, probabilities)
+    np.testing.assert_array_equal(probabilities["audio"], before)

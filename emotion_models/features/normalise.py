@@ -84,6 +84,11 @@ class SpeakerNormalisedStore(FeatureStore):
             self._statistics[name] = (every.mean(0), np.maximum(every.std(0), STD_FLOOR), speakers)
         return self._statistics[name]
 
+    def reference(self, shapes: dict[str, tuple[int, ...]]) -> dict[str, dict[str, list[float]]]:
+        """The mean and std of all rows of each array (where every speaker's rows are mapped)."""
+        return {name: {"mean": self._speaker_statistics(name, shapes)[0].ravel().tolist(),
+                       "std": self._speaker_statistics(name, shapes)[1].ravel().tolist()} for name in shapes}
+
     def iter_shards(self, array_names: Iterable[str], shapes: dict[str, tuple[int, ...]] | None = None
                     ) -> Iterator[tuple[pl.DataFrame, dict[str, np.ndarray]]]:
         names = list(array_names)
@@ -100,3 +105,21 @@ class SpeakerNormalisedStore(FeatureStore):
                         values[row] = (values[row] - mean) / std * reference_std + reference_mean
                 out[name] = values
             yield table, out
+
+
+def normalise_windows(inputs: dict[str, np.ndarray], speech: np.ndarray, config: dict | None
+                      ) -> tuple[dict[str, np.ndarray], bool]:
+    """A video's audio inputs (one row per window) with its speech windows standardised together onto
+    the model's reference, as its training speakers were (``config``: the audio checkpoint's
+    ``normalise``); unchanged (today's path) for a model trained without it or a video with fewer than
+    ``min_clips`` speech windows. Returns the inputs and whether they were normalised."""
+    if not config or config.get("by") != "speaker" or int(speech.sum()) < max(int(config["min_clips"]), 2):
+        return inputs, False
+    out = dict(inputs)
+    for name, reference in config["reference"].items():
+        values = np.array(inputs[name], dtype=np.float32)
+        shape = values.shape[1:]
+        flat = values.reshape(len(values), -1)
+        flat[speech], _ = normalise_group(flat[speech], np.asarray(reference["mean"]), np.asarray(reference["std"]), 2)
+        out[name] = flat.reshape(len(values), *shape)
+    return out, True

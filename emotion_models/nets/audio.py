@@ -150,7 +150,16 @@ class AudioSpec(ModelSpec):
     def model_config(self, params: Params) -> dict:
         return {"backbone": params.audio.backbone.model_dump(), "head": params.audio.head.model_dump(),
                 "features": params.audio.features.model_dump(), "use_statistics": params.audio.use_statistics,
-                "normalise": params.audio.normalise.model_dump()}
+                "normalise": self.normalisation(params)}
+
+    def normalisation(self, params: Params) -> dict:
+        """``audio.normalise`` and, by speaker, the reference every speaker is mapped onto: scoring
+        maps a video's speech windows onto it (features.normalise.normalise_windows)."""
+        config = params.audio.normalise.model_dump()
+        store = self.store(params)
+        if isinstance(store, SpeakerNormalisedStore):
+            config["reference"] = store.reference(self.arrays(params))
+        return config
 
     def build(self, config: dict, pretrained: bool = True) -> AudioEmotionNet:
         features = AudioFeatureConfig(**config["features"])

@@ -25,6 +25,7 @@ from emotion_models import atomic
 from emotion_models.contract import REJECT_SCHEMA, VIDEO_SCHEMA, WINDOW_SCHEMA, WINDOW_VIEWS
 from emotion_models.features.audio import WINDOW_PREFIX, signal_features
 from emotion_models.features.media import FrameDecoding, MediaError
+from emotion_models.features.normalise import normalise_windows
 from emotion_models.features.text import text_featuriser
 from emotion_models.features.video import extract_windows, video_transcriber
 from emotion_models.files import display_path
@@ -53,6 +54,7 @@ class ScoringModels:
     weights: dict[str, float]  # late fusion's weight of each view
     fusion: dict  # models/video/fusion.json: "choice" (late or learned), "reason", validation numbers
     text_prior_votes: float
+    audio_normalise: dict | None = None  # the audio checkpoint's audio.normalise (and its reference)
 
     def feature_params(self, params: Params) -> Params:
         return params.model_copy(update={
@@ -94,7 +96,8 @@ def load_models(model_dir: Path = Path("models"), fusion: FusionConfig = FusionC
             weights = resolve_weights(fusion, {"audio": metas["audio"], "face": metas["face"]})
             _MODELS[key] = ScoringModels(predictors, version, AudioFeatureConfig(**config["audio"]["features"]),
                                          FaceFeatureConfig(**config["face"]["features"]),
-                                         weights, read_choice(Path(model_dir)), fusion.text_prior_votes)
+                                         weights, read_choice(Path(model_dir)), fusion.text_prior_votes,
+                                         metas["audio"]["config"].get("normalise"))
         return _MODELS[key]
 
 
@@ -199,6 +202,8 @@ def score_video(path: Path, params: Params, models: ScoringModels, digest: str) 
     has_face = np.array([window["faces"] > 0 for window in rows], bool)
     has_audio = np.array([window["has_audio"] for window in rows], bool)
     has_speech = np.array([bool(window["transcript"].strip()) for window in rows], bool)
+    speech = (has_speech if transcribed else has_audio) & has_audio
+    normalised = _video_normalised_audio(models, extracted.arrays, speech, probabilities)
     method = models.fusion["choice"]
     views = fuse_windows(models, params, probabilities, [w["transcript"] for w in rows], has_face, has_audio, method)
     base = {"path": display_path(path), "content_hash": digest, "model_version": models.version}
@@ -208,9 +213,24 @@ def score_video(path: Path, params: Params, models: ScoringModels, digest: str) 
                "has_face": has_face, "has_audio": has_audio,
                "has_speech": has_speech if transcribed else [None] * len(rows),  # unknown without transcription
                **{f"{view}_{slug}": views[view][:, c] for view in WINDOW_VIEWS for c, slug in enumerate(SLUGS)},
-               "fusion": [method] * len(rows)}
+               "fusion": [method] * len(rows),
+               "audio_normalisation": np.where(speech & normalised, "video", "none")}
     windows = pl.DataFrame(columns, schema=WINDOW_SCHEMA, strict=False).fill_nan(None)
-    return windows, summarise(windows, base, extracted.info.duration, method)
+    return windows, {**summarise(windows, base, extracted.info.duration, method),
+                     "audio_normalisation": "video" if normalised else "none"}
+
+
+def _video_normalised_audio(models: ScoringModels, arrays: dict[str, np.ndarray], speech: np.ndarray,
+                            probabilities: dict[str, np.ndarray]) -> bool:
+    """The audio view again from the video's speech windows standardised together, when the audio
+    model was trained speaker-normalised and the video has enough of them (features.normalise);
+    whether it was."""
+    inputs = {name[len(WINDOW_PREFIX):]: a for name, a in arrays.items() if name.startswith(WINDOW_PREFIX)}
+    inputs, normalised = normalise_windows(inputs, speech, models.audio_normalise)
+    if normalised:
+        window_arrays = {**arrays, **{WINDOW_PREFIX + name: a for name, a in inputs.items()}}
+        probabilities["audio"] = window_probabilities(models.predictors, window_arrays, ("audio",))["audio"]
+    return normalised
 
 
 def summarise(windows: pl.DataFrame, base: dict, duration: float, fusion: str) -> dict:
