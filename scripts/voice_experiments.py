@@ -166,11 +166,16 @@ class Experiment:
         return out
 
 
-def table(work: Path, transforms: list[str]) -> None:
+def table(work: Path, transforms: list[str], recipes: bool = True, together: bool = False) -> None:
     experiment = Experiment(work, transforms)
-    rows = {"baseline (no CASIA)": experiment.run(False, False, []),
-            "+ CASIA": experiment.run(True, False, []),
-            "+ CASIA + speaker norm": experiment.run(True, True, [])}
+    rows = {}
+    if recipes:
+        rows = {"baseline (no CASIA)": experiment.run(False, False, []),
+                "+ CASIA": experiment.run(True, False, []),
+                "+ CASIA + speaker norm": experiment.run(True, True, [])}
+    if together:
+        rows[f"+ CASIA + speaker norm + {' + '.join(transforms)}"] = experiment.run(True, True, transforms)
+        transforms = []
     for transform in transforms:
         rows[f"+ CASIA + speaker norm + {transform}"] = experiment.run(True, True, [transform])
     columns = sorted({c for r in rows.values() for c in r})
@@ -187,12 +192,14 @@ def main() -> None:
     parser.add_argument("command", choices=["extract", "table", "threshold"])
     parser.add_argument("work", type=Path, help="working folder with params.yaml (never the project's data/)")
     parser.add_argument("--transforms", nargs="*", default=ALL_TRANSFORMS)
+    parser.add_argument("--no-recipes", action="store_true", help="table: only the rows with transforms")
+    parser.add_argument("--together", action="store_true", help="table: the transforms together, not one at a time")
     options = parser.parse_args()
     work = options.work.resolve()
     if options.command == "extract":
         extract(work, options.transforms)
     elif options.command == "table":
-        table(work, options.transforms)
+        table(work, options.transforms, not options.no_recipes, options.together)
     else:
         for k, (grouped, alone) in Experiment(work, []).threshold([1, 2, 3, 5, 8, 12, 20, 40]).items():
             print(f"k={k}: grouped {100 * grouped:.1f}%, alone {100 * alone:.1f}%")

@@ -79,3 +79,17 @@ def test_reverb_spreads_energy_in_time(voice, tmp_path):
 
 def test_copy_ids_round_trip():
     assert clip_of(copy_id("ravdess|Actor_01/a.wav", "noise")) == "ravdess|Actor_01/a.wav"
+
+
+def test_training_draws_the_clean_clip_or_each_copy():
+    from emotion_models.nets.audio import draw_augmented_copy
+
+    copies = {"a": [{"embedding": np.full(2, 1.0)}, {"embedding": np.full(2, 2.0)}]}
+    draw = draw_augmented_copy(copies)
+    rng = np.random.default_rng(0)
+    sample = {"clip_id": "a", "label": 3, "embedding": np.zeros(2), "stats": np.zeros(1)}
+    drawn = [draw(sample, rng) for _ in range(300)]
+    counts = np.bincount([int(d["embedding"][0]) for d in drawn], minlength=3)
+    assert counts.min() > 70  # clean, copy 1 and copy 2 about equally often
+    assert all(d["label"] == 3 and d["stats"] is sample["stats"] for d in drawn)
+    assert draw({**sample, "clip_id": "b"}, rng)["embedding"] is sample["embedding"]  # no copies: the clip
