@@ -117,8 +117,8 @@ def reliability_png(y_true: Sequence[int], uncalibrated: np.ndarray, calibrated:
         filled = counts > 0
         centres = (np.arange(ECE_BINS) + 0.5) * width
         axis.bar(centres[filled], accuracy[filled], width=width * 0.9, color="#4c72b0", label="accuracy")
-        axis.bar(centres[filled], confidence[filled] - accuracy[filled], bottom=accuracy[filled], width=width * 0.9,
-                 color="#dd8452", alpha=0.45, label="gap to confidence")
+        axis.bar(centres[filled], accuracy[filled] - confidence[filled], bottom=confidence[filled], width=width * 0.9,
+                 color="#c44e52", alpha=0.3, edgecolor="#c44e52", hatch="//", label="gap: accuracy - confidence")
         axis.plot([0, 1], [0, 1], "k--", linewidth=1)
         for x, n in zip(centres[filled], counts[filled]):
             axis.text(x, 0.02, str(n), ha="center", fontsize=6, rotation=90, color="white")
