@@ -16,11 +16,12 @@ COPIED = ("emotion_models", "flows", "tasks", "tuning", "dvc.yaml", "params.yaml
 
 
 def ci_params(raw: dict) -> dict:
-    """Few epochs and the shared data (FER2013: 20 images per emotion and Usage): a whole branch
-    runs in a few minutes on 2 CPU cores."""
+    """Few epochs and the shared data (FER2013: 20 images per emotion and Usage, RAF-DB: 20 per emotion):
+    a whole branch runs in a few minutes on 2 CPU cores."""
     raw["data"]["root"] = str(SHARED)
     raw["data"]["datasets"]["tess"]["max_per_class"] = 20  # 20 of each of its 7 emotions
     raw["data"]["datasets"]["fer2013"]["max_per_class"] = 20
+    raw["data"]["datasets"]["raf_db"]["max_per_class"] = 20
     raw["data"]["datasets"]["casia"]["max_per_class"] = 8  # 8 of each of its 6 emotions, from all 4 speakers
     for model in ("audio", "face"):
         raw[model]["train"].update(epochs=2, early_stopping_patience=2)
