@@ -54,7 +54,14 @@ def test_audio_outputs_are_well_formed(pipeline_project):
     assert "Speaker cross-validation, savee: leave one speaker out" in html and "Leave one corpus out" in html
     assert "openSMILE eGeMAPS + SVM" in html  # the peer beside the numbers
     payload = torch.load(pipeline_project / "models" / "audio" / "model.pt", weights_only=True)
-    assert json.loads(payload["meta"])["class_names"][4] == "Surprise/Disgust"
+    meta = json.loads(payload["meta"])
+    assert meta["class_names"][4] == "Surprise/Disgust"
+    # calibration: the temperature fitted on the validation actors, ECE before and after on the test split
+    assert meta["temperature"] > 0 and meta["calibration"]["clips"] == 120 and metrics["temperature"] == meta["temperature"]
+    assert 0 <= metrics["ece_before"] <= 1 and 0 <= metrics["ece_after"] <= 1
+    assert 0 <= cross["ravdess_speaker_folds"]["ece_after"] <= 1
+    assert "Expected calibration error" in html and (pipeline_project / "reports" / "audio" / "reliability.png").is_file()
+    assert not (pipeline_project / "models" / "audio" / "resume.pt").exists()  # a finished run leaves none
 
 
 def test_face_outputs_are_well_formed(pipeline_project):
