@@ -20,6 +20,7 @@ A copy is the same for the same clip, transform and ``seed``: the random state i
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +66,10 @@ def impulse_responses(folder: Path, config: WaveformAugmentConfig, sample_rate: 
         length = int(rt60 * sample_rate)
         tail = rng.standard_normal(length) * np.exp(-6.9 * np.arange(length) / length)  # -60 dB at rt60
         response = np.concatenate([[1.0], np.zeros(int(0.003 * sample_rate)), 0.5 * tail / np.abs(tail).max()])
-        if not path.is_file():
-            soundfile.write(path, (response / np.abs(response).sum() ** 0.5).astype(np.float32), sample_rate)
+        if not path.is_file():  # written aside and renamed: extraction workers may write the same room at once
+            partial = path.with_name(f".{path.stem}-{os.getpid()}.wav")
+            soundfile.write(partial, (response / np.abs(response).sum() ** 0.5).astype(np.float32), sample_rate)
+            os.replace(partial, path)
         files.append(path)
     return files
 
