@@ -93,3 +93,29 @@ def test_training_draws_the_clean_clip_or_each_copy():
     assert counts.min() > 70  # clean, copy 1 and copy 2 about equally often
     assert all(d["label"] == 3 and d["stats"] is sample["stats"] for d in drawn)
     assert draw({**sample, "clip_id": "b"}, rng)["embedding"] is sample["embedding"]  # no copies: the clip
+
+
+def test_augmented_copies_are_extracted_once_per_transform(in_tmp_project, voice):
+    import polars as pl
+    import soundfile
+
+    from emotion_models.nets.audio import AudioSpec
+    from emotion_models.params import load_params
+    from tasks.features import extract_augmented
+    from tests.test_layers import ROOT
+
+    rows = []
+    for number in range(2):
+        path = in_tmp_project / f"clip{number}.wav"
+        soundfile.write(path, voice, RATE)
+        rows.append({"clip_id": f"c{number}", "path": str(path), "dataset": "corpus", "speaker_id": "s",
+                     "label": 0, "modality": "audio"})
+    manifest = pl.DataFrame(rows)
+    params = load_params(ROOT / "params.yaml")
+    params = params.model_copy(update={"audio": params.audio.model_copy(update={
+        "features": params.audio.features.model_copy(update={"workers": 1}),
+        "waveform_augment": params.audio.waveform_augment.model_copy(update={"transforms": ["gain"]})})})
+    assert extract_augmented(AudioSpec(), params, manifest) == {"gain": (2, 0)}
+    assert extract_augmented(AudioSpec(), params, manifest) == {"gain": (0, 0)}  # incremental
+    copies = AudioSpec().augmented_copies(params)
+    assert set(copies) == {"c0", "c1"} and copies["c0"][0]["embedding"].shape == (768,)
