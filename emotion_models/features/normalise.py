@@ -61,6 +61,13 @@ def normalise_by_group(values: np.ndarray, groups: Sequence[Hashable], reference
 GROUP_COLUMNS = ("dataset", "speaker_id")  # a speaker of a store: its corpus and id
 
 
+def _speakers(table: pl.DataFrame) -> list[tuple | None]:
+    """Each row's speaker; None for every row of a store without speakers (it is read as stored)."""
+    if not all(column in table.columns for column in GROUP_COLUMNS):
+        return [None] * table.height
+    return list(zip(*(table[c].to_list() for c in GROUP_COLUMNS)))
+
+
 class SpeakerNormalisedStore(FeatureStore):
     """A feature store whose arrays are read standardised over each speaker's rows (``normalise_group``)
     and mapped onto the mean and std of all its rows (the reference). It is written as the plain
@@ -76,16 +83,19 @@ class SpeakerNormalisedStore(FeatureStore):
         if name not in self._statistics:
             values: dict[tuple, list[np.ndarray]] = {}
             for table, arrays in super().iter_shards([name], shapes):
-                for row, speaker in enumerate(zip(*(table[c].to_list() for c in GROUP_COLUMNS))):
+                for row, speaker in enumerate(_speakers(table)):
                     values.setdefault(speaker, []).append(np.asarray(arrays[name][row], np.float32))
             every = np.stack([v for rows in values.values() for v in rows]) if values else np.zeros((1, 1))
             speakers = {speaker: group_statistics(np.stack(rows)) for speaker, rows in values.items()
-                        if len(rows) >= max(self.min_clips, 2)}
+                        if speaker is not None and len(rows) >= max(self.min_clips, 2)}
             self._statistics[name] = (every.mean(0), np.maximum(every.std(0), STD_FLOOR), speakers)
         return self._statistics[name]
 
-    def reference(self, shapes: dict[str, tuple[int, ...]]) -> dict[str, dict[str, list[float]]]:
-        """The mean and std of all rows of each array (where every speaker's rows are mapped)."""
+    def reference(self, shapes: dict[str, tuple[int, ...]]) -> dict[str, dict[str, list[float]]] | None:
+        """The mean and std of all rows of each array (where every speaker's rows are mapped); None
+        for an empty store."""
+        if not self.index().height:
+            return None
         return {name: {"mean": self._speaker_statistics(name, shapes)[0].ravel().tolist(),
                        "std": self._speaker_statistics(name, shapes)[1].ravel().tolist()} for name in shapes}
 
@@ -94,7 +104,7 @@ class SpeakerNormalisedStore(FeatureStore):
         names = list(array_names)
         statistics = {name: self._speaker_statistics(name, shapes) for name in names}
         for table, arrays in super().iter_shards(names, shapes):
-            speakers = list(zip(*(table[c].to_list() for c in GROUP_COLUMNS)))
+            speakers = _speakers(table)
             out = {}
             for name in names:
                 reference_mean, reference_std, by_speaker = statistics[name]
@@ -113,7 +123,8 @@ def normalise_windows(inputs: dict[str, np.ndarray], speech: np.ndarray, config:
     the model's reference, as its training speakers were (``config``: the audio checkpoint's
     ``normalise``); unchanged (today's path) for a model trained without it or a video with fewer than
     ``min_clips`` speech windows. Returns the inputs and whether they were normalised."""
-    if not config or config.get("by") != "speaker" or int(speech.sum()) < max(int(config["min_clips"]), 2):
+    if (not config or config.get("by") != "speaker" or not config.get("reference")
+            or int(speech.sum()) < max(int(config["min_clips"]), 2)):
         return inputs, False
     out = dict(inputs)
     for name, reference in config["reference"].items():
