@@ -46,7 +46,7 @@ def exported(tmp_path_factory):
     temperatures = {"video": 1.3, "audio": 2.0, "face": 0.7}  # calibrated: the graphs divide the logits
     export_graphs(video, audio, face, shapes, params.face.features.size, FRAMES, model_dir / "scoring", temperatures)
     meta = {"video": {"config": {"audio": audio_config, "face": face_config}, "temperature": 1.3},
-            "audio": {"temperature": 2.0}, "face": {"temperature": 0.7}}
+            "audio": {"config": audio_config, "temperature": 2.0}, "face": {"config": face_config, "temperature": 0.7}}
     (model_dir / "scoring" / META_FILE).write_text(json.dumps(meta))
     return model_dir, TorchPredictors(video, audio, face, temperatures), params, shapes
 
