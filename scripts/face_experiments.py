@@ -9,8 +9,8 @@ sets (FER2013 PublicTest, the splits' test parts) are read only by ``report``, f
                                                          # and block BLOCK's input (TRAIN: at most so many
                                                          # training images per corpus, for the size comparison)
     python scripts/face_experiments.py heads OUT SIZE...    # linear / MLP heads on the frozen features
-    python scripts/face_experiments.py finetune OUT SIZE BLOCK EPOCHS LR  # train blocks BLOCK.. + head
-    python scripts/face_experiments.py report OUT SIZE BLOCK EPOCHS LR    # the same recipe, test numbers
+    python scripts/face_experiments.py finetune OUT SIZE BLOCK EPOCHS LR [DRAWS]  # train blocks BLOCK.. + head
+    python scripts/face_experiments.py report OUT SIZE BLOCK EPOCHS LR [DRAWS]    # the same, test numbers too
     python scripts/face_experiments.py compact OUT EPOCHS LR  # the compact CNN (48 px grey) on the same draws
     python scripts/face_experiments.py int8 OUT SIZE          # int8 vs fp32 ONNX graphs of the ImageNet Lite0
 
@@ -254,7 +254,8 @@ class Top(nn.Module):
         return self.classifier(run_blocks(self.model, x, self.block, 16))
 
 
-def finetune(out: Path, size: int, block: int, epochs: int, learning_rate: float, test: bool = False) -> None:
+def finetune(out: Path, size: int, block: int, epochs: int, learning_rate: float, draws: int = 8000,
+             test: bool = False) -> None:
     """Train blocks ``block``.. and the head on the cached block inputs as training.loop would (Adam,
     one learning rate, cosine schedule per batch, corpus- and class-balanced draws), horizontal flips
     of the feature maps the only augmentation; validation accuracy per corpus after every epoch
@@ -266,7 +267,7 @@ def finetune(out: Path, size: int, block: int, epochs: int, learning_rate: float
     head = DenseHead(units=128, layers=1, dropout=0.3)
     top = Top(block, head)
     optimiser = torch.optim.Adam(top.parameters(), learning_rate, weight_decay=1e-4)
-    draws = min(len(y), 8000)  # face.train.epoch_samples
+    draws = min(len(y), draws)  # face.train.epoch_samples
     steps = epochs * ((draws + BATCH - 1) // BATCH)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps)
     generator = torch.Generator().manual_seed(0)
@@ -392,7 +393,8 @@ def main() -> None:
     elif command == "compact":
         compact(out, int(args[0]), float(args[1]))
     elif command in ("finetune", "report"):
-        finetune(out, int(args[0]), int(args[1]), int(args[2]), float(args[3]), test=command == "report")
+        finetune(out, int(args[0]), int(args[1]), int(args[2]), float(args[3]),
+                 int(args[4]) if len(args) > 4 else 8000, test=command == "report")
     else:
         raise SystemExit(__doc__)
 

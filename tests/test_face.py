@@ -231,7 +231,7 @@ def test_face_model_forward_with_and_without_landmarks():
         model = spec.build(config).eval()
         batch = {"crop": torch.zeros(2, SIZE, SIZE, 3, dtype=torch.uint8), "landmarks": torch.zeros(2, 1404)}
         assert model(batch).shape == (2, 5)
-        assert model.embed(batch["crop"], batch["landmarks"]).shape == (2, 32)
+        assert model.embed(batch["crop"], batch["landmarks"]).shape == (2, params.face.head.units)
 
 
 def test_compact_backbone_fits_48px_crops_and_the_original_backbones_stay_selectable():

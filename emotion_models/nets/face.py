@@ -1,7 +1,8 @@
-"""The face emotion model: a CNN over the face crops (48x48 grey by default), optionally with the
-1404 Face Mesh landmark values concatenated to its pooled features, then the dense head.
-Stage face_pretrain trains it on the large corpora (FER2013) first; face_train goes on from there
-on every face corpus, class- and corpus-balanced."""
+"""The face emotion model: a CNN over the face crops (EfficientNet-Lite0 with ImageNet weights, or
+the compact CNN for 48x48 grey crops), optionally with the 1404 Face Mesh landmark values
+concatenated to its pooled features, then the dense head. Stage face_pretrain trains it on
+``face.pretrain.datasets`` first (none: the ImageNet weights are the start); face_train goes on
+from there on every face corpus, class- and corpus-balanced."""
 
 from __future__ import annotations
 
