@@ -102,7 +102,7 @@ class Experiment:
         manifest = pl.read_parquet("data/manifest.parquet")
         self.corpus_of = dict(zip(manifest["dataset"], manifest["corpus"]))
         self.folds = protocol_folds(corpus_speakers(manifest, "audio", params.seed), PROTOCOLS,
-                                    params.data.split.val_fraction)
+                                    params.data.split.val_fraction, params.data.split.min_speakers)
 
     def arrays(self, frame: pl.DataFrame, group_suffix: str = "") -> tuple:
         corpus = np.array([self.corpus_of[d] for d in frame["dataset"]])

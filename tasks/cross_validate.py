@@ -12,8 +12,9 @@ corpus of one or two speakers (TESS, SAVEE in ../shared) has no test split at al
 
 Validation speakers (checkpoint selection, early stopping) come from the training corpora by the
 default split's rule, never from the tested speakers: ``round(n * val_fraction)`` speakers of a
-corpus of n >= 3 speakers. Where no training corpus has three speakers (RAVDESS left out: TESS +
-SAVEE train) there is no validation and the loop keeps the epoch with the best training accuracy.
+corpus of n >= ``data.split.min_speakers`` speakers (a smaller corpus trains only, as in the
+delivered model's split). Where no training corpus has that many (RAVDESS left out: TESS, SAVEE and
+CASIA train) there is no validation and the loop keeps the epoch with the best training accuracy.
 Each fold trains with params.yaml's recipe. The results (per fold, per protocol mean +- std and the
 pooled test clips) go to ``reports/<model>/cross_validation.json`` (stage ``audio_cross_validate``),
 which ``audio_evaluate`` adds to metrics.json and report.html:
@@ -72,40 +73,43 @@ def corpus_speakers(manifest: pl.DataFrame, modality: str, seed: int) -> dict[st
 
 
 def _fold(protocol: str, name: str, speakers: dict[str, list[str]], test: set[Speaker],
-          val_fraction: float) -> Fold:
-    """The fold testing ``test``: validation speakers by the default split's rule, the rest train."""
+          val_fraction: float, min_speakers: int) -> Fold:
+    """The fold testing ``test``: validation speakers by the default split's rule (a corpus of fewer than
+    ``min_speakers`` speakers gives none), the rest train."""
     val: set[Speaker] = set()
     for corpus, members in speakers.items():
         candidates = [(corpus, s) for s in members if (corpus, s) not in test]
-        val.update(candidates[:max(0, min(held_out_count(len(members), val_fraction), len(candidates) - 1))])
+        val.update(candidates[:max(0, min(held_out_count(len(members), val_fraction, min_speakers), len(candidates) - 1))])
     everyone = {(corpus, s) for corpus, members in speakers.items() for s in members}
     return Fold(protocol, name, frozenset(test), frozenset(val), frozenset(everyone - test - val))
 
 
-def speaker_folds(speakers: dict[str, list[str]], corpus: str, folds: int, val_fraction: float) -> list[Fold]:
+def speaker_folds(speakers: dict[str, list[str]], corpus: str, folds: int, val_fraction: float,
+                  min_speakers: int = 3) -> list[Fold]:
     """``folds`` folds over the speakers of ``corpus``, each trained on every other speaker."""
     members = speakers.get(corpus, [])
     if folds < 2 or folds > len(members):
         raise ValueError(f"{folds} speaker folds of corpus '{corpus}' need between 2 and {len(members)} folds "
                          f"(it has {len(members)} speakers; corpora: {', '.join(speakers) or 'none'})")
     return [_fold(f"{corpus}_speaker_folds", f"fold {number}", speakers,
-                  {(corpus, s) for s in members[number - 1::folds]}, val_fraction)
+                  {(corpus, s) for s in members[number - 1::folds]}, val_fraction, min_speakers)
             for number in range(1, folds + 1)]
 
 
-def corpus_folds(speakers: dict[str, list[str]], val_fraction: float) -> list[Fold]:
+def corpus_folds(speakers: dict[str, list[str]], val_fraction: float, min_speakers: int = 3) -> list[Fold]:
     """One fold per corpus, tested on all its speakers and trained on the other corpora."""
     if len(speakers) < 2:
         raise ValueError(f"leaving one corpus out needs two corpora or more, found {', '.join(speakers) or 'none'}")
-    return [_fold(LEAVE_CORPUS_OUT, corpus, speakers, {(corpus, s) for s in members}, val_fraction)
+    return [_fold(LEAVE_CORPUS_OUT, corpus, speakers, {(corpus, s) for s in members}, val_fraction, min_speakers)
             for corpus, members in speakers.items()]
 
 
-def protocol_folds(speakers: dict[str, list[str]], config: CrossValidationConfig, val_fraction: float) -> list[Fold]:
+def protocol_folds(speakers: dict[str, list[str]], config: CrossValidationConfig, val_fraction: float,
+                   min_speakers: int = 3) -> list[Fold]:
     """The folds of every protocol in ``config``, in its order."""
     folds = [fold for corpus, k in config.speaker_folds.items()
-             for fold in speaker_folds(speakers, corpus, k, val_fraction)]
-    return folds + (corpus_folds(speakers, val_fraction) if config.leave_corpus_out else [])
+             for fold in speaker_folds(speakers, corpus, k, val_fraction, min_speakers)]
+    return folds + (corpus_folds(speakers, val_fraction, min_speakers) if config.leave_corpus_out else [])
 
 
 MAX_LISTED_SPEAKERS = 30  # a corpus with more (FER2013: one "speaker" per image) is given as a count
@@ -173,7 +177,8 @@ def cross_validate(spec: ModelSpec, params: Params, config: CrossValidationConfi
     clips = manifest.filter(pl.col("modality") == spec.modality)
     extracted = set(spec.store(params).index()["clip_id"].to_list())
     clips = clips.filter(pl.col("clip_id").is_in(list(extracted)))
-    folds = protocol_folds(corpus_speakers(manifest, spec.modality, params.seed), config, params.data.split.val_fraction)
+    folds = protocol_folds(corpus_speakers(manifest, spec.modality, params.seed), config,
+                           params.data.split.val_fraction, params.data.split.min_speakers)
     results: dict[str, list[dict]] = {}
     for fold in folds:
         results.setdefault(fold.protocol, []).append(run_fold(spec, params, fold, clips, report))

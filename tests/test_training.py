@@ -77,6 +77,17 @@ def test_leave_one_corpus_out_trains_on_the_other_corpora_only():
         ["ravdess_speaker_folds"] * 3 + ["savee_speaker_folds"] * 2 + ["leave_corpus_out"] * 3)
 
 
+def test_a_corpus_below_min_speakers_gives_no_validation_speaker_in_any_fold():
+    """As in the delivered model's split (data.split.min_speakers): CASIA's 4 speakers train only."""
+    speakers = corpus_speakers(_manifest(12, {"casia": 4}), "audio", seed=0)
+    for fold in speaker_folds(speakers, "casia", 4, 0.15, min_speakers=5):
+        assert len(fold.test) == 1 and {c for c, _ in fold.val} == {"ravdess"}
+        assert {s for c, s in fold.train if c == "casia"} == set(speakers["casia"]) - {s for _, s in fold.test}
+    assert any(c == "casia" for fold in speaker_folds(speakers, "ravdess", 6, 0.15) for c, _ in fold.val)
+    assert not any(c == "casia" for fold in speaker_folds(speakers, "ravdess", 6, 0.15, min_speakers=5)
+                   for c, _ in fold.val)
+
+
 def test_speaker_folds_of_one_corpus_test_only_that_corpus():
     manifest = _manifest(9)
     other = pl.DataFrame([{**manifest.row(0, named=True), "clip_id": f"fer{i}", "corpus": "fer2013",
