@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from emotion_models import atomic, paths
-from emotion_models.data.datasets import Reject, get_adapter
+from emotion_models.data.datasets import Reject, corpus_language, get_adapter
 from emotion_models.errors import EmotionError, MissingInput
 from emotion_models.features.shards import FeatureStore, extract
 from emotion_models.labels import DroppedEmotion, harmonise_emotion
@@ -20,6 +20,8 @@ from emotion_models.reports.evaluation import (
     cross_validation_sections,
     cross_validation_summary,
     evaluation_metrics,
+    language_sections,
+    per_language,
     reliability_png,
     render_report,
     write_confusion_csv,
@@ -201,7 +203,8 @@ def configured_protocols(spec: ModelSpec, params: Params) -> CrossValidationConf
 
 def cross_validation_extras(spec: ModelSpec, params: Params) -> dict:
     """The model's cross-validation (reports/<model>/cross_validation.json, stage <model>_cross_validate)
-    as report sections and metrics.json entries; nothing when params.yaml configures no protocol."""
+    as report sections and metrics.json entries (the audio model's also per language); nothing when
+    params.yaml configures no protocol."""
     if configured_protocols(spec, params) is None:
         return {}
     path = paths.report_dir(spec.name) / "cross_validation.json"
@@ -209,7 +212,12 @@ def cross_validation_extras(spec: ModelSpec, params: Params) -> dict:
         raise MissingInput(f"{path}: cross-validation results not found (run the {spec.name}_cross_validate "
                                 "stage first: dvc repro)")
     result = json.loads(path.read_text())
-    return {"sections": cross_validation_sections(result), "summary": cross_validation_summary(result)}
+    extras = {"sections": cross_validation_sections(result), "summary": cross_validation_summary(result)}
+    if spec.modality == "audio":  # speech: the accuracy per language spoken
+        languages = per_language(result, corpus_language)
+        extras["sections"] += language_sections(languages)
+        extras["summary"]["cross_validation_per_language"] = languages
+    return extras
 
 
 def report_extras(spec: ModelSpec, params: Params) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -222,6 +222,47 @@ def cross_validation_sections(result: dict) -> list[dict]:
         rows["all test clips pooled"] = summary["pooled"]
         sections.append({"name": _protocol_title(protocol, summary), "rows": rows})
     return sections
+
+
+SPEAKER_FOLDS = "speaker_folds"  # every "<corpus>_speaker_folds" protocol, pooled
+
+
+def tested_corpus(protocol: str, fold: dict) -> str:
+    """The corpus a fold tests: a speaker-fold protocol tests speakers of its corpus, a leave-one-corpus-out
+    fold all of the corpus it is named after."""
+    return fold["fold"] if protocol == LEAVE_CORPUS_OUT else protocol.removesuffix("_speaker_folds")
+
+
+def per_language(result: dict, corpus_language: Callable[[str], str]) -> dict[str, dict[str, dict]]:
+    """Accuracy per language (``corpus_language`` of a corpus, data.datasets' map) of the cross-validation's
+    test clips, pooled over the folds of every speaker-fold protocol and, apart, of leave-one-corpus-out:
+    ``{"speaker_folds" | "leave_corpus_out": {language: {"n", "accuracy", "corpora"}}}``. A fold tests one
+    corpus, so its clips count under that corpus's language."""
+    pooled: dict[str, dict[str, dict]] = {}
+    for protocol, found in result["protocols"].items():
+        kind = LEAVE_CORPUS_OUT if protocol == LEAVE_CORPUS_OUT else SPEAKER_FOLDS
+        for fold in found["folds"]:
+            corpus = tested_corpus(protocol, fold)
+            row = pooled.setdefault(kind, {}).setdefault(corpus_language(corpus),
+                                                         {"n": 0, "correct": 0, "corpora": set()})
+            row["n"] += fold["n"]
+            row["correct"] += round(fold["n"] * fold["accuracy"])
+            row["corpora"].add(corpus)
+    return {kind: {language: {"n": row["n"], "accuracy": row["correct"] / row["n"] if row["n"] else 0.0,
+                              "corpora": sorted(row["corpora"])}
+                   for language, row in sorted(languages.items())}
+            for kind, languages in sorted(pooled.items(), key=lambda item: item[0] == LEAVE_CORPUS_OUT)}
+
+
+def language_sections(languages: dict[str, dict[str, dict]]) -> list[dict]:
+    """Report sections of ``per_language``: one table per pooling (speaker folds, leave one corpus out)."""
+    titles = {SPEAKER_FOLDS: "Accuracy per language: speaker cross-validation, test clips of every fold pooled",
+              LEAVE_CORPUS_OUT: "Accuracy per language: leave one corpus out, test clips of every corpus pooled"}
+    return [{"name": titles[kind], "note": "Macro-F1 is not pooled here (each fold's per-class counts are not kept).",
+             "rows": {f"{language} ({', '.join(row['corpora'])})": {"n": row["n"], "accuracy": row["accuracy"],
+                                                                    "macro_f1": None}
+                      for language, row in found.items()}}
+            for kind, found in languages.items()]
 
 
 CALIBRATION = ("ece_before", "ece_after")

@@ -26,6 +26,18 @@ ADAPTERS: dict[str, DatasetAdapter] = {
     )
 }
 
+# The language spoken in each speech corpus (an adapter's ``corpus``): the reports' per-language figures.
+# Corpora of faces only, and a user's labelled folders, have none ("unknown").
+CORPUS_LANGUAGES: dict[str, str] = {
+    "ravdess": "English", "crema_d": "English", "tess": "English", "savee": "English",
+    "casia": "Mandarin", "emodb": "German", "emovo": "Italian", "omg": "English",
+}
+
+
+def corpus_language(corpus: str) -> str:
+    """The language spoken in ``corpus`` (CORPUS_LANGUAGES), "unknown" where the project does not know it."""
+    return CORPUS_LANGUAGES.get(corpus, "unknown")
+
 
 def get_adapter(name: str, data: DataConfig | None = None) -> DatasetAdapter:
     """The adapter registered under ``name`` (a key of data.datasets in params.yaml), configured by
@@ -37,4 +49,4 @@ def get_adapter(name: str, data: DataConfig | None = None) -> DatasetAdapter:
     return adapter.configured(data) if data is not None else adapter
 
 
-__all__ = ["ADAPTERS", "Clip", "DatasetAdapter", "NameParseError", "Reject", "RemoteFile", "get_adapter"]
+__all__ = ["ADAPTERS", "CORPUS_LANGUAGES", "Clip", "DatasetAdapter", "NameParseError", "Reject", "RemoteFile", "corpus_language", "get_adapter"]
