@@ -118,6 +118,7 @@ def test_models_page_shows_metrics_curves_ablations_and_trials(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     app = page("models", monkeypatch)
     assert not app.exception
+    assert any("No model has cross-validation results yet" in i.value for i in app.info)
     summary = {r["model"]: r for r in table(app)}
     assert summary["audio"]["test accuracy"] == pytest.approx(0.65)
     assert summary["audio"]["checkpoint"] == "as in dvc.lock"
@@ -129,6 +130,35 @@ def test_models_page_shows_metrics_curves_ablations_and_trials(tmp_path, monkeyp
     per_class = [df.value for df in app.dataframe if "precision" in df.value.columns]
     assert len(per_class) == 2 and list(per_class[0]["class"]) == ["Sad/Fear", "Neutral", "Happy", "Angry",
                                                                     "Surprise/Disgust"]
+
+
+def test_models_page_leads_with_cross_validation_then_calibration_then_the_test_split(tmp_path, monkeypatch):
+    model_reports(tmp_path, "audio", 0.65, cross_validation=True)
+    model_reports(tmp_path, "face", 0.74)
+    monkeypatch.chdir(tmp_path)
+    app = page("models", monkeypatch)
+    assert not app.exception
+    assert [h.value for h in app.subheader] == ["Cross-validation and leave one corpus out",
+                                                "Speaker-independent test split"]
+    folds = table(app)  # the first table: every model's cross-validation
+    assert [(r["model"], r["tested"], r["accuracy"]) for r in folds] == [
+        ("audio", "ravdess (unseen speakers)", "73.1% ± 4.2%"), ("audio", "ravdess (all speakers)", "55.2%"),
+        ("audio", "casia (all speakers)", "30.1%")]
+    assert folds[0]["macro-F1"] == "0.700 ± 0.050" and folds[2]["ECE"] == "0.300 → 0.200"
+    languages = table(app, 1)
+    assert {(r["pooled over"], r["language"]): r["accuracy"] for r in languages} == {
+        ("speaker folds", "English"): 0.731, ("leave one corpus out", "English"): 0.552,
+        ("leave one corpus out", "Mandarin"): 0.301}
+    summary = {r["model"]: r for r in table(app, 2)}
+    assert summary["audio"]["test accuracy"] == pytest.approx(0.65)
+    assert summary["audio"]["temperature"] == pytest.approx(1.5)
+    assert summary["audio"]["test ECE before → after"] == "0.120 → 0.040"
+    assert summary["face"]["test ECE before → after"] == ""
+    markdown = [m.value for m in app.markdown]
+    calibration = next(m for m in markdown if m.startswith("**Calibration**"))
+    assert "T = 1.50 (fitted on 40 validation clips)" in calibration and "0.120 → 0.040" in calibration
+    assert markdown.index(calibration) < markdown.index("**Speaker-independent test split**")
+    assert any("Evaluated before calibration" in c.value for c in app.caption)  # the face model's
 
 
 def test_models_page_reads_the_video_model_ablations(tmp_path):

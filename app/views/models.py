@@ -1,4 +1,5 @@
-"""/models: each model's held-out metrics, training curves, ablations and tuning trials, and their DVC version."""
+"""/models: each model's cross-validation and leave-one-corpus-out numbers first, its calibration, then its
+test-split metrics, training curves, ablations and tuning trials, and their DVC version."""
 
 import os
 from pathlib import Path
@@ -14,7 +15,10 @@ config = app_config()
 THREE_DECIMALS = {c: st.column_config.NumberColumn(format="%.3f")
                   for c in ("precision", "recall", "f1", "accuracy", "macro_f1")}
 st.title("Models")
-st.write("How each trained model does on the **test split: speakers and subjects it never saw in training**.")
+st.write("How each trained model does on **people it never saw in training**: first the cross-validation "
+         "(every speaker of a corpus tested once, by a model trained without them) and each corpus left out "
+         "(tested by a model trained on the other corpora only), then the single speaker-independent test split "
+         "(for audio only two RAVDESS actors: a noisy figure).")
 
 
 @st.cache_data(show_spinner="Reading the models' reports…", ttl=60)
@@ -24,17 +28,37 @@ def overviews(root: str):
 
 
 models = overviews(str(config.root))
+cross_validation = [model.cross_validation().select(pl.lit(model.name).alias("model"), pl.all())
+                    for model in models if model.cross_validation().height]
+st.subheader("Cross-validation and leave one corpus out")
+if cross_validation:
+    st.dataframe(pl.concat(cross_validation), hide_index=True, width="stretch")
+    st.caption("Speaker folds: accuracy and macro-F1 as mean ± std over the folds. ECE: expected calibration error of "
+               "the pooled test clips, uncalibrated → divided by each fold's fitted temperature.")
+else:
+    st.info("No model has cross-validation results yet: run `dvc repro` (stages `<model>_cross_validate`, then "
+            "`<model>_evaluate`).")
+languages = [model.per_language().select(pl.lit(model.name).alias("model"), pl.all())
+             for model in models if model.per_language().height]
+if languages:
+    st.markdown("**Accuracy per language** (the cross-validation's test clips, pooled)")
+    st.dataframe(pl.concat(languages), hide_index=True, width="stretch",
+                 column_config={"accuracy": st.column_config.NumberColumn(format="%.3f")})
+st.subheader("Speaker-independent test split")
 summary = pl.DataFrame([{
     "model": m.name,
     "test accuracy": (m.metrics or {}).get("accuracy"), "test macro-F1": (m.metrics or {}).get("macro_f1"),
     "test items": (m.metrics or {}).get("n"), "validation accuracy": (m.metrics or {}).get("val_accuracy"),
+    "temperature": (m.calibration() or {}).get("temperature"),
+    "test ECE before → after": "" if m.calibration() is None else
+    f"{m.calibration()['ece_before']:.3f} → {m.calibration()['ece_after']:.3f}",
     "checkpoint": "missing" if m.checkpoint is None else
     {True: "as in dvc.lock", False: "differs from dvc.lock", None: "not in dvc.lock"}[m.matches_lock],
     "dvc.lock md5": m.locked_md5 or "",
 } for m in models])
 st.dataframe(summary, hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.3f")
-                            for c in ("test accuracy", "test macro-F1", "validation accuracy")})
+                            for c in ("test accuracy", "test macro-F1", "validation accuracy", "temperature")})
 revision = git_revision(config.root)
 st.caption(f"Models of {'git commit ' + revision if revision else 'a project outside git'}; `dvc pull` fetches "
            "the checkpoints dvc.lock names, `dvc repro` rebuilds them.")
@@ -50,6 +74,20 @@ for tab, model in zip(st.tabs([m.name for m in models]), models):
         if metrics is None:
             st.info(f"The {model.name} model has not been evaluated yet: run `dvc repro {model.name}_evaluate`.")
             continue
+        if model.cross_validation().height:
+            st.markdown("**Cross-validation and leave one corpus out**")
+            st.dataframe(model.cross_validation(), hide_index=True, width="stretch")
+        if model.per_language().height:
+            st.markdown("**Accuracy per language** (cross-validation test clips, pooled)")
+            st.dataframe(model.per_language(), hide_index=True, width="stretch", column_config=THREE_DECIMALS)
+        calibration = model.calibration()
+        if calibration is None:
+            st.caption("Evaluated before calibration: its probabilities are the network's, untempered.")
+        else:
+            st.markdown(f"**Calibration**: temperature T = {calibration['temperature']:.2f} "
+                        f"({calibration['note'] or 'fitted on validation speakers'}); expected calibration error "
+                        f"on the test split {calibration['ece_before']:.3f} → {calibration['ece_after']:.3f}.")
+        st.markdown("**Speaker-independent test split**")
         columns = st.columns(4)
         columns[0].metric("Test accuracy", f"{metrics['accuracy']:.1%}")
         columns[1].metric("Test macro-F1", f"{metrics['macro_f1']:.3f}")

@@ -15,6 +15,7 @@ import yaml
 from emotion_models import paths
 from emotion_models.labels import CLASS_NAMES
 from emotion_models.nets.registry import MODEL_NAMES
+from emotion_models.reports.evaluation import LEAVE_CORPUS_OUT, SPEAKER_FOLDS
 
 
 @dataclass
@@ -37,6 +38,44 @@ class ModelOverview:
         if self.locked_md5 is None or self.actual_md5 is None:
             return None
         return self.locked_md5 == self.actual_md5
+
+    def cross_validation(self) -> pl.DataFrame:
+        """The model's cross-validation in metrics.json: a row per speaker-fold protocol (accuracy and macro-F1
+        as mean +- std over its folds) and a row per corpus left out; the pooled test clips' calibration error
+        uncalibrated -> calibrated."""
+        rows = []
+        for protocol, found in (self.metrics or {}).get("cross_validation", {}).items():
+            if protocol == LEAVE_CORPUS_OUT:
+                rows += [{"protocol": "leave one corpus out", "tested": f"{corpus} (all speakers)", "folds": 1,
+                          "clips": row["n"], "accuracy": f"{row['accuracy']:.1%}", "macro-F1": f"{row['macro_f1']:.3f}",
+                          "ECE": _ece(row)} for corpus, row in found.items()]
+            else:
+                rows.append({"protocol": "speaker folds", "tested": f"{protocol.removesuffix('_speaker_folds')} "
+                             "(unseen speakers)", "folds": found["folds"], "clips": found["n"],
+                             "accuracy": f"{found['accuracy_mean']:.1%} ± {found['accuracy_std']:.1%}",
+                             "macro-F1": f"{found['macro_f1_mean']:.3f} ± {found['macro_f1_std']:.3f}",
+                             "ECE": _ece(found)})
+        rows.sort(key=lambda row: row["protocol"] != "speaker folds")
+        return pl.DataFrame(rows) if rows else pl.DataFrame()
+
+    def per_language(self) -> pl.DataFrame:
+        """Accuracy per language of the cross-validation's test clips (speaker folds and leave one corpus
+        out pooled apart), where metrics.json has it (the audio model)."""
+        titles = {SPEAKER_FOLDS: "speaker folds", LEAVE_CORPUS_OUT: "leave one corpus out"}
+        rows = [{"pooled over": titles.get(kind, kind), "language": language, "corpora": ", ".join(row["corpora"]),
+                 "clips": row["n"], "accuracy": row["accuracy"]}
+                for kind, languages in (self.metrics or {}).get("cross_validation_per_language", {}).items()
+                for language, row in languages.items()]
+        return pl.DataFrame(rows) if rows else pl.DataFrame()
+
+    def calibration(self) -> dict | None:
+        """Temperature, expected calibration error on the test split before and after it, and how the
+        temperature was fitted; None for a model evaluated before calibration."""
+        metrics = self.metrics or {}
+        if "ece_before" not in metrics:
+            return None
+        return {"temperature": metrics.get("temperature", 1.0), "ece_before": metrics["ece_before"],
+                "ece_after": metrics["ece_after"], "note": metrics.get("calibration_note") or ""}
 
     def per_class(self) -> pl.DataFrame:
         """Precision, recall, F1 and support of each class on the test split."""
@@ -66,6 +105,11 @@ class ModelOverview:
                 for block in (self.metrics or {}).get("ablations", []) for variant, values in block["rows"].items()
                 if isinstance(values, dict)]
         return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+
+def _ece(row: dict) -> str:
+    """``ECE before -> after`` of a metrics row, empty where it has none."""
+    return f"{row['ece_before']:.3f} → {row['ece_after']:.3f}" if "ece_before" in row else ""
 
 
 def _read_json(path: Path) -> dict | None:
