@@ -8,15 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import torch
 
 from emotion_models import atomic, paths
 from emotion_models.data.datasets import Reject, corpus_language, get_adapter
 from emotion_models.errors import EmotionError, MissingInput
+from emotion_models.features.face import NoFaceError, preprocessor_for
+from emotion_models.features.media import MediaError, iter_frames
 from emotion_models.features.shards import FeatureStore, extract
-from emotion_models.labels import DroppedEmotion, harmonise_emotion
+from emotion_models.labels import CLASS_NAMES, DroppedEmotion, harmonise_emotion
 from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import CrossValidationConfig, Params
 from emotion_models.reports.evaluation import (
+    classification_metrics,
     cross_validation_sections,
     cross_validation_summary,
     evaluation_metrics,
@@ -220,16 +224,100 @@ def cross_validation_extras(spec: ModelSpec, params: Params) -> dict:
     return extras
 
 
+VIDEO_CHECK_DATASET = "crema_d_video"  # the shared talking-face clips the face report's video-frame check reads
+
+
+def frame_check_metrics(clips: list[tuple[int, np.ndarray]]) -> dict:
+    """Per-frame and per-clip metrics of ``(label, calibrated probabilities of each face frame)`` per clip:
+    every frame with a face counts once; a clip is predicted by the mean probability over its frames (a
+    clip without a face frame is left out and counted)."""
+    with_face = [(label, frames) for label, frames in clips if len(frames)]
+    frame_labels = [label for label, frames in with_face for _ in frames]
+    frame_predictions = [int(p) for _, frames in with_face for p in frames.argmax(1)]
+    keep = ("n", "accuracy", "macro_f1")
+    per_frame = classification_metrics(frame_labels, frame_predictions)
+    per_clip = classification_metrics([label for label, _ in with_face],
+                                      [int(frames.mean(0).argmax()) for _, frames in with_face])
+    return {"per_frame": {k: per_frame[k] for k in keep}, "per_clip": {k: per_clip[k] for k in keep},
+            "clips_without_face": len(clips) - len(with_face)}
+
+
+def clip_frame_probabilities(path: str, params: Params, model, temperature: float) -> tuple[np.ndarray, int]:
+    """Calibrated class probabilities of every frame of a video with a face, sampled at video.features.fps and
+    cropped by the face model's rule as the video features crop them; also how many frames were sampled."""
+    preprocessor = preprocessor_for(params.face.features)
+    preprocessor.start_video()
+    crops, landmarks, sampled = [], [], 0
+    for _, image in iter_frames(path, params.video.features.fps, params.scoring.max_pixels,
+                                params.scoring.skip_nonref_frames_above):
+        sampled += 1
+        try:
+            face = preprocessor.process(image, path, track=True)
+        except NoFaceError:
+            continue
+        crops.append(face.crop)
+        landmarks.append(face.landmarks)
+    if not crops:
+        return np.zeros((0, len(CLASS_NAMES))), sampled
+    device = select_device()
+    with torch.no_grad():
+        logits = model.to(device).eval()({"crop": torch.from_numpy(np.stack(crops)).to(device),
+                                          "landmarks": torch.from_numpy(np.stack(landmarks)).to(device)})
+    return softmax(logits.float().cpu().numpy(), temperature), sampled
+
+
+def video_frame_check(params: Params, manifest: pl.DataFrame, model, meta: dict) -> dict:
+    """The face model on the frames of the manifest's CREMA-D video clips (a smoke check of one actor, not a
+    measure): per-frame accuracy over frames with a face and per-clip accuracy of the mean probability over
+    a clip's frames, labelled with the actors and clips it covers; a clip that cannot be decoded is a reject."""
+    rows = manifest.filter((pl.col("dataset") == VIDEO_CHECK_DATASET) & ~pl.col("composed")).sort("path")
+    if not rows.height:
+        return {"label": f"no {VIDEO_CHECK_DATASET} clips in the manifest (data.datasets.{VIDEO_CHECK_DATASET} "
+                         "disabled or missing): no video-frame check", "clips": 0}
+    speakers = sorted(set(rows["speaker_id"].to_list()))
+    actors = "one actor" if len(speakers) == 1 else f"{len(speakers)} actors"
+    clips, rejects, frames = [], [], 0
+    for path, label in zip(rows["path"].to_list(), rows["label"].to_list()):
+        try:
+            probabilities, sampled = clip_frame_probabilities(path, params, model, float(meta.get("temperature", 1.0)))
+        except MediaError as exc:
+            rejects.append({"path": path, "reason": str(exc)})
+            continue
+        clips.append((int(label), probabilities))
+        frames += sampled
+    return {"label": f"{actors} (CREMA-D {', '.join(speakers)}), {rows.height} clips: a smoke check, not a measure",
+            "clips": rows.height, "speakers": speakers, "fps": params.video.features.fps, "frames": frames,
+            "frames_with_face": sum(len(p) for _, p in clips), **frame_check_metrics(clips), "rejects": rejects}
+
+
+def video_frame_section(check: dict) -> dict:
+    """The report section of :func:`video_frame_check`."""
+    section = {"name": f"Video-frame check: {check['label']}"}
+    if not check["clips"]:
+        return {**section, "rows": {}}
+    return {**section, "rows": {
+        f"per frame ({check['frames_with_face']} of {check['frames']} frames at {check['fps']:g} FPS with a face)":
+            check["per_frame"],
+        f"per clip (mean probability over its face frames; {check['clips_without_face']} clips without a face, "
+        f"{len(check['rejects'])} unreadable)": check["per_clip"]},
+        "note": "Frames decoded and cropped as the video features do (video.features.fps, the face model's crop rule), "
+                "scored by the face checkpoint with its temperature."}
+
+
 def report_extras(spec: ModelSpec, params: Params) -> dict:
     """Extra content of a model's evaluation report (keyword arguments of ``evaluate``): the
-    audio model's cross-validation and peers, the face model's cross-validation and Grad-CAM gallery, the video
-    model's per-modality ablations."""
+    audio model's cross-validation and peers, the face model's cross-validation, video-frame check and Grad-CAM
+    gallery, the video model's per-modality ablations."""
     if spec.name == "audio":
         return {**cross_validation_extras(spec, params), "notes": [PEERS["audio"]]}
     if spec.name == "face":
         from emotion_models.reports.gradcam import evaluation_gallery
 
-        return {**cross_validation_extras(spec, params),
+        extras = cross_validation_extras(spec, params)
+        model, meta = spec.load()
+        check = video_frame_check(params, pl.read_parquet(paths.MANIFEST), model, meta)
+        return {"sections": [*extras.get("sections", []), video_frame_section(check)],
+                "summary": {**extras.get("summary", {}), "video_frame_check": check},
                 "gallery": evaluation_gallery(spec, params, params.face.gallery_size)}
     if spec.name == "video":
         return {"sections": ablation_sections(spec, params)}
