@@ -74,12 +74,13 @@ for tab, model in zip(st.tabs([m.name for m in models]), models):
         if metrics is None:
             st.info(f"The {model.name} model has not been evaluated yet: run `dvc repro {model.name}_evaluate`.")
             continue
-        if model.cross_validation().height:
+        folds, per_language = model.cross_validation(), model.per_language()
+        if folds.height:
             st.markdown("**Cross-validation and leave one corpus out**")
-            st.dataframe(model.cross_validation(), hide_index=True, width="stretch")
-        if model.per_language().height:
+            st.dataframe(folds, hide_index=True, width="stretch")
+        if per_language.height:
             st.markdown("**Accuracy per language** (cross-validation test clips, pooled)")
-            st.dataframe(model.per_language(), hide_index=True, width="stretch", column_config=THREE_DECIMALS)
+            st.dataframe(per_language, hide_index=True, width="stretch", column_config=THREE_DECIMALS)
         calibration = model.calibration()
         if calibration is None:
             st.caption("Evaluated before calibration: its probabilities are the network's, untempered.")
