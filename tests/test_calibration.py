@@ -33,12 +33,15 @@ def test_fitted_temperature_recovers_a_known_over_confidence_and_lowers_ece():
 
 
 def test_calibrate_records_the_fit_and_a_model_without_validation_rows_keeps_t_one():
-    logits, labels = _over_confident(0.5, rows=5000)  # under-confident: T below 1
+    logits, labels = _over_confident(2.0, rows=5000)
     fitted = calibrate(logits, labels)
     record = fitted["calibration"]
-    assert fitted["temperature"] == pytest.approx(0.5, rel=0.08)
+    assert fitted["temperature"] == pytest.approx(2.0, rel=0.08) == record["fitted_temperature"]
     assert record["clips"] == 5000 and record["nll_after"] < record["nll_before"]
     assert record["val_ece_after"] < record["val_ece_before"]
+    under = calibrate(*_over_confident(0.5, rows=5000))  # under-confident on validation: never sharpened
+    assert under["calibration"]["fitted_temperature"] == pytest.approx(0.5, rel=0.08)
+    assert under["temperature"] == 1.0
     empty = calibrate(np.zeros((0, 5)), np.zeros(0, int))
     assert empty["temperature"] == 1.0 and "no validation clips" in empty["calibration"]["note"]
 

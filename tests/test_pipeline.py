@@ -20,7 +20,7 @@ def test_manifest_from_dvc_repro(pipeline_project):
     manifest = pl.read_parquet(pipeline_project / "data" / "manifest.parquet").filter(~pl.col("composed"))
     assert dict(manifest.group_by("dataset").len().iter_rows()) == {
         "ravdess_audio": 720, "tess": 140, "savee_audio": 240, "casia": 48, "ck_plus": 594, "crema_d_video": 6,
-        "fer2013": 7 * 20 * 2}
+        "fer2013": 7 * 20 * 2, "raf_db": 7 * 20}
     assert "ravdess_audio" in (pipeline_project / "reports" / "data" / "summary.md").read_text()
 
 
@@ -69,11 +69,16 @@ def test_face_outputs_are_well_formed(pipeline_project):
     test_faces = manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "test"))
     fer_test = manifest.filter((pl.col("dataset") == "fer2013") & (pl.col("split") == "test"))
     assert fer_test.height == 7 * 20 and fer_test["path"].str.contains("PublicTest_").all()
+    raf = manifest.filter(pl.col("dataset") == "raf_db")  # no subject ids: its training images split by image
+    raf_test = raf.filter(pl.col("split") == "test")
+    assert raf.height == 7 * 20 and 0 < raf_test.height < raf.height and raf["split"].n_unique() == 3
     metrics = json.loads((pipeline_project / "reports" / "face" / "metrics.json").read_text())
-    assert metrics["n"] == test_faces.height + fer_test.height and sum(map(sum, metrics["confusion"])) == metrics["n"]
+    assert metrics["n"] == test_faces.height + fer_test.height + raf_test.height
+    assert sum(map(sum, metrics["confusion"])) == metrics["n"]
     # per corpus, beside the overall numbers
     assert metrics["per_dataset"]["ck_plus"]["n"] == test_faces.height
     assert metrics["per_dataset"]["fer2013"]["n"] == fer_test.height
+    assert metrics["per_dataset"]["raf_db"]["n"] == raf_test.height
     html = (pipeline_project / "reports" / "face" / "report.html").read_text()
     assert html.count("<figure>") == 8 and ("WRONG:" in html or "OK:" in html)  # Grad-CAM gallery
     assert "<td>fer2013</td>" in html and "<td>ck_plus</td>" in html

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from prefect import task
 
-from emotion_models.contract import PATH_SCHEMA, REJECT_SCHEMA, VIDEO_SCHEMA, WINDOW_SCHEMA
+from emotion_models.contract import PATH_SCHEMA, REJECT_SCHEMA, VIDEO_SCHEMA, WINDOW_SCHEMA, WINDOW_VIEWS
 from emotion_models.features.media import decode_audio
 from emotion_models.labels import SLUGS
 from emotion_models.params import ScoringConfig
@@ -137,7 +137,7 @@ def test_no_person_no_emotion(scored):
     windows = pl.scan_parquet(out / "windows" / "*.parquet").filter(
         pl.col("path").str.ends_with("tone over test pattern.mp4")).collect()
     assert not windows["has_face"].any() and not windows["has_speech"].any() and windows["has_audio"].all()
-    probabilities = [c for c in windows.columns if c.split("_")[0] in ("fused", "audio", "face", "text", "video")]
+    probabilities = [f"{view}_{slug}" for view in WINDOW_VIEWS for slug in SLUGS]
     assert windows.select(probabilities).null_count().row(0) == (windows.height,) * len(probabilities)
     html = (out / "report.html").read_text()
     assert "No person in any window (no face, no speech): no emotion." in html
