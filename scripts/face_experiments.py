@@ -12,6 +12,9 @@ sets (FER2013 PublicTest, the splits' test parts) are read only by ``report``, f
     python scripts/face_experiments.py finetune OUT SIZE BLOCK EPOCHS LR [DRAWS]  # train blocks BLOCK.. + head
     python scripts/face_experiments.py report OUT SIZE BLOCK EPOCHS LR [DRAWS]    # the same, test numbers too
     python scripts/face_experiments.py compact OUT EPOCHS LR  # the compact CNN (48 px grey) on the same draws
+    python scripts/face_experiments.py augment OUT EPOCHS LR SEED [NAME=P...]  # the same, each crop through
+                                                         # params.yaml's face.augment pipeline, NAME set to P
+                                                         # (e.g. pose_p=0.5): the video-frame transforms
     python scripts/face_experiments.py int8 OUT SIZE          # int8 vs fp32 ONNX graphs of the ImageNet Lite0
 
 Crops come from the project's own code (adapters, label harmonisation, splits, FacePreprocessor's
@@ -34,11 +37,12 @@ from torch import nn
 
 from emotion_models.data.datasets import Reject, get_adapter
 from emotion_models.data.splits import assign_splits
-from emotion_models.features.face import ImageReadError, load_image, resize_whole
+from emotion_models.features.face import LANDMARK_VALUES, ImageReadError, load_image, resize_whole
 from emotion_models.labels import CLASS_NAMES, DroppedEmotion, harmonise_emotion
 from emotion_models.nets.backbones import EfficientNetLite0, dense_head, efficientnet_lite0_weights
 from emotion_models.nets.face import FaceEmotionNet
-from emotion_models.params import DenseHead, load_params
+from emotion_models.params import DenseHead, FaceAugmentConfig, load_params
+from emotion_models.training.augment import augment_face, face_augmentation
 from emotion_models.training.data import balanced_repeats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -301,9 +305,14 @@ def finetune(out: Path, size: int, block: int, epochs: int, learning_rate: float
         print(json.dumps(record), flush=True)
 
 
-def compact(out: Path, epochs: int, learning_rate: float) -> None:
+def compact(out: Path, epochs: int, learning_rate: float, seed: int = 0, augment: FaceAugmentConfig | None = None
+            ) -> None:
     """The former default, compact_cnn_16 + head 32x3 on 48x48 grey crops from scratch, trained on the
-    same corpus- and class-balanced draws as :func:`finetune` (hflip only); validation and test per corpus."""
+    same corpus- and class-balanced draws as :func:`finetune`; validation and test per corpus, and the
+    mean of the three corpora. ``augment``: each training crop goes through the project's Albumentations
+    pipeline built from it (training.augment.face_augmentation, as face_train does); without it, hflip only.
+    After the last epoch the validation accuracy with test-time flip (mean of the crop's and its mirror's
+    probabilities) too."""
     params = load_params(ROOT / "params.yaml")
     data = {}
     for corpus in CORPORA:
@@ -311,37 +320,57 @@ def compact(out: Path, epochs: int, learning_rate: float) -> None:
         grey = np.stack([cv2.cvtColor(resize_whole(image, 48), cv2.COLOR_RGB2GRAY) for image in meta["images"]])
         data[corpus] = {"labels": meta["labels"], "splits": meta["splits"], "x": np.repeat(grey[..., None], 3, axis=3)}
     config = params.face.backbone.model_copy(update={"name": "compact_cnn_16", "pretrained": False})
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = FaceEmotionNet(config, DenseHead(units=32, layers=3, dropout=0.0), use_landmarks=False, normalise=True)
     x, y, c = stacked(data, "train")
     optimiser = torch.optim.Adam(model.parameters(), learning_rate, weight_decay=1e-4)
     draws = min(len(y), 8000)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * ((draws + BATCH - 1) // BATCH))
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
+    pipeline = face_augmentation(augment) if augment is not None else None
+    no_landmarks = np.zeros(LANDMARK_VALUES, np.float32)
 
-    def predict(crops: np.ndarray) -> np.ndarray:
+    def probabilities(crops: np.ndarray) -> np.ndarray:
         model.eval()
         with torch.inference_mode():
-            return np.concatenate([model({"crop": torch.from_numpy(crops[i:i + 256])}).argmax(1).numpy()
-                                   for i in range(0, len(crops), 256)])
+            return np.concatenate([model({"crop": torch.from_numpy(np.ascontiguousarray(crops[i:i + 256]))})
+                                   .softmax(1).numpy() for i in range(0, len(crops), 256)])
 
+    def predict(crops: np.ndarray) -> np.ndarray:
+        return probabilities(crops).argmax(1)
+
+    def predict_flip(crops: np.ndarray) -> np.ndarray:
+        return (probabilities(crops) + probabilities(crops[:, :, ::-1])).argmax(1)
+
+    def with_mean(accuracy: dict[str, float]) -> dict[str, float]:
+        return {**accuracy, "mean": round(float(np.mean(list(accuracy.values()))), 2)}
+
+    defaults = params.face.augment.model_dump()
+    changed = ({k: v for k, v in augment.model_dump().items() if v != defaults[k]} or "params.yaml's face.augment"
+               if augment is not None else "hflip only")
     for epoch in range(1, epochs + 1):
         model.train()
         start = time.time()
         order = balanced_draws(y, c, draws, rng)
         for i in range(0, draws, BATCH):
             crops = x[order[i:i + BATCH]].copy()
-            flip = rng.random(len(crops)) < 0.5
-            crops[flip] = crops[flip, :, ::-1]
+            if pipeline is None:
+                flip = rng.random(len(crops)) < 0.5
+                crops[flip] = crops[flip, :, ::-1]
+            else:
+                crops = np.stack([augment_face(pipeline, crop, no_landmarks, rng)[0] for crop in crops])
             loss = nn.functional.cross_entropy(model({"crop": torch.from_numpy(crops)}), torch.from_numpy(y[order[i:i + BATCH]]))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             scheduler.step()
-        record = {"model": "compact_cnn_16 48px grey", "lr": learning_rate, "epoch": epoch, "draws": draws,
-                  "seconds": round(time.time() - start), "val": accuracy_by_corpus(predict, data, "val")}
+        record = {"model": "compact_cnn_16 48px grey", "lr": learning_rate, "seed": seed, "augment": changed,
+                  "epoch": epoch, "draws": draws, "seconds": round(time.time() - start),
+                  "val": with_mean(accuracy_by_corpus(predict, data, "val"))}
         if epoch == epochs:
-            record["test"] = accuracy_by_corpus(predict, data, "test")
+            record["val_flip_tta"] = with_mean(accuracy_by_corpus(predict_flip, data, "val"))
+            if augment is None:
+                record["test"] = accuracy_by_corpus(predict, data, "test")
         print(json.dumps(record), flush=True)
 
 
@@ -392,6 +421,11 @@ def main() -> None:
         int8_agreement(out, int(args[0]))
     elif command == "compact":
         compact(out, int(args[0]), float(args[1]))
+    elif command == "augment":
+        params = load_params(ROOT / "params.yaml")
+        switched = dict(pair.split("=") for pair in args[3:])
+        augment = params.face.augment.model_copy(update={name: float(p) for name, p in switched.items()})
+        compact(out, int(args[0]), float(args[1]), int(args[2]), augment)
     elif command in ("finetune", "report"):
         finetune(out, int(args[0]), int(args[1]), int(args[2]), float(args[3]),
                  int(args[4]) if len(args) > 4 else 8000, test=command == "report")
