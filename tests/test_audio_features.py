@@ -1,6 +1,8 @@
 """The audio model's inputs from real and generated clips (Whisper encoder embedding, MFCC image,
 utterance statistics; every container); bad files become rejects, never crashes."""
 
+import subprocess
+import sys
 from functools import partial
 
 import numpy as np
@@ -20,11 +22,12 @@ from emotion_models.features.audio import (
     statistics_size,
     utterance_statistics,
 )
+from emotion_models.features.egemaps import egemaps_functionals, egemaps_names
 from emotion_models.features.media import MediaError, decode_audio
 from emotion_models.features.shards import FeatureStore, extract
 from emotion_models.features.speech_encoder import encode
 from emotion_models.params import AudioFeatureConfig
-from tests.conftest import RAVDESS, SAVEE, TESS, require_shared
+from tests.conftest import RAVDESS, REPO, SAVEE, TESS, require_shared
 from tests.media_factory import tone, write_audio
 
 ENCODER = AudioFeatureConfig()  # the default: Whisper encoder embedding
@@ -102,6 +105,51 @@ def test_utterance_statistics_follow_pitch_and_loudness():
     swell = high * np.linspace(0.05, 1.0, t.size, dtype=np.float32)
     assert _prosody(swell)["level_db_std"] > 5 * _prosody(high)["level_db_std"]
     assert _prosody(high)["voiced_share"] > 0.9
+
+
+EGEMAPS = AudioFeatureConfig(egemaps=True)
+
+
+def test_egemaps_functionals_follow_the_statistics_and_hear_pitch_and_loudness():
+    assert statistics_size(EGEMAPS) == statistics_size(ENCODER) + 88 == 157
+    assert input_shapes(EGEMAPS)["stats"] == (157,)  # the audio model's input, in training and scoring
+    names = statistics_names(EGEMAPS)
+    assert names[:69] == statistics_names(ENCODER) and names[69] == "egemaps_F0semitoneFrom27.5Hz_sma3nz_amean"
+    t = np.arange(32000) / 16000
+    low, high = (0.3 * np.sin(2 * np.pi * f * t).astype(np.float32) for f in (110, 220))
+    low_stats, high_stats = utterance_statistics(low, EGEMAPS), utterance_statistics(high, EGEMAPS)
+    assert low_stats.shape == (157,) and low_stats.dtype == np.float32 and np.isfinite(low_stats).all()
+    assert np.array_equal(high_stats[:69], utterance_statistics(high, ENCODER))  # the hand-made part is unchanged
+    semitones = names.index("egemaps_F0semitoneFrom27.5Hz_sma3nz_amean")
+    assert high_stats[semitones] - low_stats[semitones] == pytest.approx(12, abs=0.5)  # an octave up
+    loudness = names.index("egemaps_loudness_sma3_amean")
+    assert utterance_statistics(0.1 * high, EGEMAPS)[loudness] < 0.5 * high_stats[loudness]
+    assert np.isfinite(utterance_statistics(np.zeros(8000, np.float32), EGEMAPS)).all()  # no voice: zeros, not NaN
+
+
+def test_egemaps_are_opensmiles_own_and_load_without_pandas():
+    require_shared()
+    import opensmile
+
+    signal = decode_audio(str(SAVEE / "DC_a01.flac"), 16000)
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+    assert egemaps_names() == tuple(smile.feature_names)
+    np.testing.assert_allclose(egemaps_functionals(signal, 16000), smile.process_signal(signal, 16000).to_numpy()[0],
+                               rtol=1e-6)
+    code = ("import sys, numpy as np; from emotion_models.features.egemaps import egemaps_functionals; "
+            "print(egemaps_functionals(np.zeros(16000, np.float32), 16000).shape, "
+            "[m for m in ('pandas', 'audinterface', 'torch') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["(88,)", "[]"], result.stderr[-2000:]  # a scoring process's start-up
+
+
+def test_egemaps_of_a_real_clip_file_and_its_signal_agree():
+    require_shared()
+    path = str(RAVDESS / "Actor_05" / "03-01-05-02-01-01-05.wav")
+    from_file = clip_features(path, EGEMAPS)  # the training path (featurise_audio)
+    from_signal = signal_features(decode_audio(path, 16000), EGEMAPS)  # a scoring window's path
+    assert from_file["stats"].shape == (157,) and np.array_equal(from_file["stats"], from_signal["stats"])
+    assert feature_key(EGEMAPS) != feature_key(ENCODER)  # the switch re-extracts the store
 
 
 @pytest.mark.parametrize("codec, suffix, rate", [("flac", "flac", 48000), ("mp3", "mp3", 44100),

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from emotion_models.features.audio import statistics_size
 from emotion_models.features.video import video_array_shapes
 from emotion_models.nets.audio import AudioSpec
 from emotion_models.nets.face import FaceSpec
@@ -11,6 +12,7 @@ from emotion_models.params import load_params
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
+STATS = statistics_size(PARAMS.audio.features)  # 69, or 157 with the eGeMAPS functionals
 
 
 def _params(representation: str):
@@ -22,7 +24,7 @@ def _params(representation: str):
                                                     ("mfcc_cnn", {"mfcc": (3, 126, 13)})])
 def test_audio_net_takes_its_representation_and_the_statistics(representation, inputs):
     params, spec = _params(representation), AudioSpec()
-    assert spec.arrays(params) == {**inputs, "stats": (69,)}
+    assert spec.arrays(params) == {**inputs, "stats": (STATS,)}
     model = spec.build(spec.model_config(params), pretrained=False).eval()
     batch = {name: torch.randn(4, *shape) for name, shape in spec.arrays(params).items()}
     assert model(batch).shape == (4, 5)
@@ -47,7 +49,7 @@ def test_video_model_runs_its_audio_branch_on_the_windows_encoder_embedding():
     face = face_spec.build(face_spec.model_config(face_params), pretrained=False)
     model = VideoEmotionNet(audio, face, PARAMS.video.model.head, 16, 1, True).eval()
     shapes = video_array_shapes(params)
-    assert shapes["audio_embedding"] == (768,) and shapes["audio_stats"] == (69,) and "audio_mfcc" not in shapes
+    assert shapes["audio_embedding"] == (768,) and shapes["audio_stats"] == (STATS,) and "audio_mfcc" not in shapes
     batch = {name: torch.zeros(2, *shape, dtype=torch.uint8 if name == "frames" else torch.float32)
              for name, shape in shapes.items()}
     batch["frame_mask"] = torch.zeros(2, *shapes["frame_mask"], dtype=torch.bool)

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from emotion_models.features.audio import statistics_size
 from emotion_models.nets.audio import AudioSpec
 from emotion_models.params import load_params
 from emotion_models.training.loop import save_checkpoint
@@ -14,12 +15,13 @@ from tests.conftest import REPO
 
 
 def test_a_loaded_model_is_the_saved_one(tmp_path):
-    spec = AudioSpec()
-    config = spec.model_config(load_params(REPO / "params.yaml"))
+    spec, params = AudioSpec(), load_params(REPO / "params.yaml")
+    config = spec.model_config(params)
     model = spec.build(config, pretrained=False).eval()
     save_checkpoint(tmp_path / "model.pt", model, {"config": config})
     loaded, meta = spec.load(tmp_path / "model.pt")
-    batch = {"embedding": torch.randn(3, 768), "stats": torch.randn(3, 69)}  # the Whisper-encoder audio model
+    batch = {"embedding": torch.randn(3, 768),  # the Whisper-encoder audio model
+             "stats": torch.randn(3, statistics_size(params.audio.features))}
     with torch.no_grad():
         assert torch.equal(loaded(batch), model(batch))
     assert meta["config"] == config and not loaded.training

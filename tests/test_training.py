@@ -1,5 +1,6 @@
 import dataclasses
 from collections import Counter
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -183,16 +184,17 @@ def test_cross_validation_report_gives_each_fold_the_mean_and_std_and_the_pooled
                                                     "ece_after": pytest.approx(0.1)}}
 
 
-def _audio_clip_features(row: dict) -> Extracted:
-    """Embedding and statistics whose mean moves with the clip's class (a learnable toy corpus)."""
+def _audio_clip_features(row: dict, stats: int = 69) -> Extracted:
+    """Embedding and ``stats`` statistics whose mean moves with the clip's class (a learnable toy corpus)."""
     rng = np.random.default_rng(int(row["clip_id"][4:]))
     label = int(row["clip_id"][4:]) % 5
     return Extracted(row, {"embedding": (rng.normal(label, 1.0, 768)).astype(np.float32),
-                           "stats": rng.normal(0.0, 1.0, 69).astype(np.float32)})
+                           "stats": rng.normal(0.0, 1.0, stats).astype(np.float32)})
 
 
 def _toy_audio_run(root, clips: int = 60, **train):
     """Params, spec and run of the audio model on a learnable toy store (the last third validates)."""
+    from emotion_models.features.audio import statistics_size
     from emotion_models.nets.audio import AudioSpec
     from emotion_models.params import load_params
     from tasks.train import TrainingRun
@@ -205,7 +207,8 @@ def _toy_audio_run(root, clips: int = 60, **train):
     spec = AudioSpec()
     store = spec.store(params, root=root / "store")
     if not store.index().height:
-        extract([{"clip_id": f"clip{i}", "path": f"/x/clip{i}.flac"} for i in range(clips)], _audio_clip_features,
+        extract([{"clip_id": f"clip{i}", "path": f"/x/clip{i}.flac"} for i in range(clips)],
+                partial(_audio_clip_features, stats=statistics_size(params.audio.features)),
                 store, workers=1, shard_rows=32)
     labels = {f"clip{i}": i % 5 for i in range(clips)}
     cut = clips * 2 // 3

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from emotion_models.features.audio import signal_features, statistics_names
+from emotion_models.features.audio import signal_features, statistics_names, statistics_size
 from emotion_models.features.media import MediaError, decode_audio
 from emotion_models.features.text import FEATURE_NAMES, NEUTRAL_VECTOR, text_featuriser
 from emotion_models.features.transcription import transcriber_for
@@ -40,10 +40,11 @@ def test_windows_of_a_generated_video(tmp_path):
     side = PARAMS.face.features.size  # windows carry crops the face model was trained on
     assert video.arrays["frames"].shape == (1, 16, side, side, 3) and video.arrays["frame_mask"].all()
     assert video.arrays["audio_embedding"].shape == (1, 768) and video.arrays["audio_mask"].all()
-    assert video.arrays["audio_stats"].shape == (1, 69)
+    assert video.arrays["audio_stats"].shape == (1, statistics_size(PARAMS.audio.features))
     # the window's audio has the representation a training clip of the same sound gets
     expected = signal_features(decode_audio(path, 16000)[:4 * 16000], PARAMS.audio.features)
     assert np.allclose(video.arrays["audio_embedding"][0], expected["embedding"], atol=1e-5)
+    assert np.allclose(video.arrays["audio_stats"][0], expected["stats"], atol=1e-5)  # eGeMAPS too when on
     pitch = statistics_names(PARAMS.audio.features).index("log_f0_mean")
     assert np.exp(video.arrays["audio_stats"][0, pitch]) == pytest.approx(220, rel=0.03)  # the tone's pitch
     assert video.arrays["text"].shape == (1, 9)

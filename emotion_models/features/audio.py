@@ -15,6 +15,8 @@ the mean and standard deviation over the whole trimmed clip of every MFCC and de
 prosody that 13 MFCCs leave out: pitch level, range and movement, voicing, loudness dynamics and
 spectral shape. Measured on the shared RAVDESS actors (3 speaker folds, an SVM on these values
 alone): MFCC statistics 54%, with prosody 59%, so the audio model's head sees them next to the CNN.
+With ``egemaps`` on, openSMILE's 88 eGeMAPS functionals of the same trimmed clip follow
+(``features.egemaps``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from emotion_models.features import dsp
+from emotion_models.features.egemaps import egemaps_functionals, egemaps_names
 from emotion_models.features.media import MediaError, decode_audio
 from emotion_models.features.shards import Extracted, parameters_key
 from emotion_models.features.speech_encoder import embedding_size, encoder_embedding
@@ -73,10 +76,12 @@ FALLBACK_F0 = 150.0  # pitch statistics of a clip with almost no voiced frames
 
 
 def statistics_names(config: AudioFeatureConfig) -> tuple[str, ...]:
-    """Name of each utterance statistic, in vector order: mean and std of each MFCC and delta, then prosody."""
+    """Name of each utterance statistic, in vector order: mean and std of each MFCC and delta, prosody,
+    then (``egemaps``) the eGeMAPS functionals."""
     cepstral = [f"{kind}{i}_{stat}" for kind in ("mfcc", "delta") for stat in ("mean", "std")
                 for i in range(config.n_mfcc)]
-    return (*cepstral, *PROSODY_NAMES)
+    egemaps = [f"egemaps_{name}" for name in egemaps_names()] if config.egemaps else []
+    return (*cepstral, *PROSODY_NAMES, *egemaps)
 
 
 def statistics_size(config: AudioFeatureConfig) -> int:
@@ -124,6 +129,7 @@ def utterance_statistics(signal: np.ndarray, config: AudioFeatureConfig) -> np.n
     YIN changed accuracy little and costs 50 times more, which video scoring pays per window.
     """
     rate = config.sample_rate
+    egemaps = [egemaps_functionals(signal, rate)] if config.egemaps else []
     signal = np.pad(signal, (0, max(0, 9 * config.hop_length - signal.shape[0])))  # delta needs 9 frames
     mfcc = dsp.mfcc(signal, rate, config.n_mfcc, config.n_fft, config.hop_length)
     delta = dsp.delta(mfcc, order=1)
@@ -146,7 +152,7 @@ def utterance_statistics(signal: np.ndarray, config: AudioFeatureConfig) -> np.n
                voiced.mean(), level.std(), level_p90 - level_p10, np.abs(np.diff(level)).mean(),
                log_centroid.mean(), log_centroid.std(), dsp.spectral_flatness(spectrum).mean(),
                log_rolloff.mean(), crossings.mean(), crossings.std()]
-    return np.nan_to_num(np.concatenate([*cepstral, prosody]).astype(np.float32))
+    return np.nan_to_num(np.concatenate([*cepstral, prosody, *egemaps]).astype(np.float32))
 
 
 ENCODER_FRAME, ENCODER_HOP = 400, 160  # Whisper's 25 ms mel frames, 10 ms apart

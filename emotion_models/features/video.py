@@ -7,7 +7,7 @@ A video is split into windows of ``window_seconds`` (4 s); a trailing piece shor
   4 FPS by the face model's preprocessing; ``frame_mask`` marks frames where a face was found
   (a frame without a face is masked, never invented);
 - ``audio_embedding`` (768,) (or ``audio_mfcc`` (3, 126, 13) for the mfcc_cnn representation) and
-  ``audio_stats`` (69,): the audio model's inputs for the window's own audio, made by the same
+  ``audio_stats`` (69,) or (157,) with eGeMAPS: the audio model's inputs for the window's own audio, made by the same
   function as for a training clip (``features.audio.signal_features``: trim, Whisper encoder on
   the window's frames, utterance statistics); ``audio_mask`` is False when the file has no
   (decodable) audio track;
