@@ -139,6 +139,7 @@ class AudioFeatureConfig(Strict):
     min_seconds: float = 0.3
     pitch_fmin: float = 65.0  # pitch search range of the utterance statistics (Hz)
     pitch_fmax: float = 600.0
+    egemaps: bool = False  # openSMILE's 88 eGeMAPS functionals appended to the utterance statistics
     shard_rows: int = 256
     workers: int = 0  # 0 = every core
 
