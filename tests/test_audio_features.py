@@ -24,7 +24,7 @@ from emotion_models.features.audio import (
 )
 from emotion_models.features.egemaps import egemaps_functionals, egemaps_names
 from emotion_models.features.media import MediaError, decode_audio
-from emotion_models.features.shards import FeatureStore, extract
+from emotion_models.features.shards import FeatureStore, extract, parameters_key
 from emotion_models.features.speech_encoder import encode
 from emotion_models.params import AudioFeatureConfig
 from tests.conftest import RAVDESS, REPO, SAVEE, TESS, require_shared
@@ -149,7 +149,9 @@ def test_egemaps_of_a_real_clip_file_and_its_signal_agree():
     from_file = clip_features(path, EGEMAPS)  # the training path (featurise_audio)
     from_signal = signal_features(decode_audio(path, 16000), EGEMAPS)  # a scoring window's path
     assert from_file["stats"].shape == (157,) and np.array_equal(from_file["stats"], from_signal["stats"])
-    assert feature_key(EGEMAPS) != feature_key(ENCODER)  # the switch re-extracts the store
+    assert feature_key(EGEMAPS) != feature_key(ENCODER)  # the switch re-extracts the store ...
+    before_the_switch = ENCODER.model_dump(exclude={"workers", "shard_rows", "egemaps"})
+    assert feature_key(ENCODER) == parameters_key(before_the_switch)  # ... and off keeps the stores already made
 
 
 @pytest.mark.parametrize("codec, suffix, rate", [("flac", "flac", 48000), ("mp3", "mp3", 44100),

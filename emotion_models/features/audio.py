@@ -90,8 +90,10 @@ def statistics_size(config: AudioFeatureConfig) -> int:
 
 
 def feature_key(config: AudioFeatureConfig) -> str:
-    """A short hash of the parameters that change the features (cache key for extraction)."""
-    return parameters_key(config.model_dump(exclude={"workers", "shard_rows"}))
+    """A short hash of the parameters that change the features (cache key for extraction); ``egemaps``
+    off keeps the key of the stores extracted before the switch existed."""
+    unchanged = {"workers", "shard_rows"} | (set() if config.egemaps else {"egemaps"})
+    return parameters_key(config.model_dump(exclude=unchanged))
 
 
 def fix_length(signal: np.ndarray, length: int) -> np.ndarray:
