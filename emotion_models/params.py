@@ -258,11 +258,20 @@ class FaceConfig(Strict):
     head: DenseHead = DenseHead(units=32, layers=3, dropout=0.0)
     use_landmarks: bool = True
     normalise: bool = True
+    # Outside training the face model's probabilities are the mean of the crop's and its mirror's
+    # (FaceEmotionNet.forward): evaluation, calibration and the exported scoring graph alike.
+    test_time_flip: bool = False
     augment: FaceAugmentConfig = FaceAugmentConfig()
     pretrain: PretrainConfig = PretrainConfig()
     train: TrainConfig = TrainConfig()
     evaluation: CrossValidationConfig = CrossValidationConfig()
     gallery_size: int = 8
+
+    @model_validator(mode="after")
+    def _flip_without_landmarks(self) -> FaceConfig:
+        if self.test_time_flip and self.use_landmarks and self.features.landmarks:
+            raise ValueError("face.test_time_flip needs face.use_landmarks off: the landmarks are not mirrored")
+        return self
 
 
 class TranscriptionConfig(Strict):

@@ -227,11 +227,46 @@ def test_face_model_forward_with_and_without_landmarks():
     params = load_params(REPO / "params.yaml")
     spec = FaceSpec()
     for use in (True, False):
-        config = {**spec.model_config(params), "use_landmarks": use}
+        config = {**spec.model_config(params), "use_landmarks": use, "test_time_flip": not use}
         model = spec.build(config).eval()
         batch = {"crop": torch.zeros(2, SIZE, SIZE, 3, dtype=torch.uint8), "landmarks": torch.zeros(2, 1404)}
         assert model(batch).shape == (2, 5)
         assert model.embed(batch["crop"], batch["landmarks"]).shape == (2, params.face.head.units)
+
+
+def test_test_time_flip_gives_the_mean_of_the_crop_and_its_mirror_outside_training(tmp_path):
+    import onnxruntime as ort
+
+    from emotion_models.export.graphs import FaceProbabilities, _export
+
+    params = load_params(REPO / "params.yaml")
+    spec = FaceSpec()
+    config = {**spec.model_config(params), "use_landmarks": False}
+    torch.manual_seed(0)
+    plain = spec.build({**config, "test_time_flip": False}, pretrained=False)
+    crops = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8))
+    crops[:, :, : SIZE // 3] = 255  # a bright left side: the mirror is another image
+    mirrors = torch.from_numpy(np.ascontiguousarray(crops.numpy()[:, :, ::-1]))
+    with torch.no_grad():
+        for _ in range(20):  # batch-norm statistics of such crops, so the untrained network tells them apart
+            plain({"crop": torch.cat([crops, mirrors])})
+    plain.eval()
+    flipping = spec.build({**config, "test_time_flip": True}, pretrained=False).eval()
+    flipping.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        own, mirrored = plain({"crop": crops}).softmax(1), plain({"crop": mirrors}).softmax(1)
+        assert not torch.allclose(own, mirrored, atol=1e-4)  # the mirror is another input to the network
+        torch.testing.assert_close(flipping({"crop": crops}).softmax(1), (own + mirrored) / 2)
+    landmarks = torch.zeros(len(crops), LANDMARK_VALUES)
+    _export(FaceProbabilities(flipping), {"crops": crops, "landmarks": landmarks}, tmp_path / "face.onnx")
+    session = ort.InferenceSession(str(tmp_path / "face.onnx"), providers=["CPUExecutionProvider"])
+    scored = session.run(None, {"crops": crops.numpy()[:3]})[0]  # the scoring graph, another batch size
+    np.testing.assert_allclose(scored, ((own + mirrored) / 2)[:3].numpy(), atol=1e-5)
+    with torch.no_grad():
+        flipping.train()
+        torch.testing.assert_close(flipping({"crop": crops}), plain.train()({"crop": crops}))  # training: no flip
+    with pytest.raises(ValueError, match="landmarks"):
+        spec.build({**config, "use_landmarks": True, "test_time_flip": True}, pretrained=False)
 
 
 def test_compact_backbone_fits_48px_crops_and_the_original_backbones_stay_selectable():

@@ -6,6 +6,7 @@ from there on every face corpus, class- and corpus-balanced."""
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import numpy as np
@@ -27,11 +28,16 @@ def face_feature_key(config: FaceFeatureConfig) -> str:
 
 
 class FaceEmotionNet(nn.Module):
-    """Face crops (N, H, W, 3) uint8 [+ landmarks (N, 1404)] -> 5 class logits."""
+    """Face crops (N, H, W, 3) uint8 [+ landmarks (N, 1404)] -> 5 class logits. ``test_time_flip``:
+    outside training the output is the log of the mean of the crop's and its mirror's probabilities
+    (its softmax is that mean; divided by a temperature it stays a calibrated distribution)."""
 
-    def __init__(self, backbone: BackboneConfig, head: DenseHead, use_landmarks: bool, normalise: bool) -> None:
+    def __init__(self, backbone: BackboneConfig, head: DenseHead, use_landmarks: bool, normalise: bool,
+                 test_time_flip: bool = False) -> None:
         super().__init__()
-        self.use_landmarks, self.normalise = use_landmarks, normalise
+        if test_time_flip and use_landmarks:
+            raise ValueError("test-time flip needs a model without landmarks: they are not mirrored")
+        self.use_landmarks, self.normalise, self.test_time_flip = use_landmarks, normalise, test_time_flip
         self.backbone = Backbone(backbone)
         mean, std = self.backbone.mean_std  # the input scaling the backbone's weights were trained with
         self.register_buffer("pixel_mean", torch.tensor(mean).view(1, 3, 1, 1))
@@ -57,7 +63,11 @@ class FaceEmotionNet(nn.Module):
         return self.embed_images(self.image_tensor(crops), landmarks)
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.head[-1](self.embed(batch["crop"], batch.get("landmarks")))
+        if self.training or not self.test_time_flip:
+            return self.head[-1](self.embed(batch["crop"], batch.get("landmarks")))
+        crops = batch["crop"]
+        both = self.head[-1](self.embed(torch.cat([crops, crops.flip(2)])))  # the mirror: width reversed
+        return torch.logsumexp(torch.log_softmax(both, 1).reshape(2, -1, NUM_CLASSES), 0) - math.log(2)
 
 
 def face_transform(params: Params):
@@ -86,12 +96,14 @@ class FaceSpec(ModelSpec):
     def model_config(self, params: Params) -> dict:
         return {"backbone": params.face.backbone.model_dump(), "head": params.face.head.model_dump(),
                 "use_landmarks": params.face.use_landmarks and params.face.features.landmarks,
-                "normalise": params.face.normalise, "features": params.face.features.model_dump()}
+                "normalise": params.face.normalise, "test_time_flip": params.face.test_time_flip,
+                "features": params.face.features.model_dump()}
 
     def build(self, config: dict, pretrained: bool = True) -> FaceEmotionNet:
         backbone = BackboneConfig(**config["backbone"])
         backbone = backbone.model_copy(update={"pretrained": backbone.pretrained and pretrained})
-        return FaceEmotionNet(backbone, DenseHead(**config["head"]), config["use_landmarks"], config["normalise"])
+        return FaceEmotionNet(backbone, DenseHead(**config["head"]), config["use_landmarks"], config["normalise"],
+                              config.get("test_time_flip", False))
 
     def featuriser(self, params: Params):
         return partial(featurise_face, config=params.face.features)

@@ -47,8 +47,8 @@ def grad_cam(model: FaceEmotionNet, crop: np.ndarray, landmarks: np.ndarray, tem
     marks = torch.from_numpy(np.asarray(landmarks, dtype=np.float32))[None]
     images = model.image_tensor(crops)
     wrapped = _ImageOnly(model, marks)
-    with torch.no_grad():
-        probabilities = torch.softmax(wrapped(images) / temperature, dim=1)[0].numpy()
+    with torch.no_grad():  # the model's own output (with face.test_time_flip, the mirror's too)
+        probabilities = torch.softmax(model({"crop": crops, "landmarks": marks}) / temperature, dim=1)[0].numpy()
     with GradCAM(model=wrapped, target_layers=[target_layer(model)]) as cam:
         heat = cam(input_tensor=images, targets=None)[0]
     return heat, probabilities
