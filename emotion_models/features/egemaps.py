@@ -11,8 +11,8 @@ not pay for at start-up; its native binding (``opensmile/core/lib.py``: ctypes a
 its shipped configuration files are driven here the way ``Smile.process_signal`` drives them (the
 tests compare the two).
 
-openSMILE is licensed by audEERING for research, education and personal use; commercial use needs
-their commercial licence (``audio.features.egemaps: false`` drops it).
+openSMILE is licensed by audEERING for research, education and personal use; use in a product needs
+their commercial licence. So it is an extra (``pip install -e ".[egemaps]"``) and off by default.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def _binding() -> tuple[type, Path]:
     __init__) and its configuration folder."""
     package = importlib.util.find_spec("opensmile")
     if package is None or package.origin is None:
-        raise RuntimeError("audio.features.egemaps needs the opensmile package (pip install opensmile)")
+        raise RuntimeError("audio.features.egemaps needs the opensmile package: pip install -e \".[egemaps]\" "
+                           "(audEERING research licence: no use in a product without theirs)")
     core = Path(package.origin).parent / "core"
     spec = importlib.util.spec_from_file_location("opensmile_native_binding", core / "lib.py")
     module = importlib.util.module_from_spec(spec)
