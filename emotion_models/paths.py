@@ -10,6 +10,8 @@ COMPOSED = DATA / "composed"
 FEATURES = DATA / "features"
 MODELS = Path("models")
 REPORTS = Path("reports")
+# Face backbones measured on the same splits by scripts/face_experiments.py (the face report shows them)
+FACE_BACKBONE_MEASUREMENTS = Path("docs/measurements/face_backbones.json")
 
 
 def features_dir(model: str) -> Path:

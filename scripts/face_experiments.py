@@ -17,6 +17,9 @@ sets (FER2013 PublicTest, the splits' test parts) are read only by ``report``, f
                                                          # (e.g. pose_p=0.5): the video-frame transforms
     python scripts/face_experiments.py int8 OUT SIZE          # int8 vs fp32 ONNX graphs of the ImageNet Lite0
 
+docs/measurements/face_backbones.json keeps the last-epoch lines of ``compact`` and ``report`` runs (test
+numbers on the project's splits); the face report shows them side by side (stage face_evaluate).
+
 Crops come from the project's own code (adapters, label harmonisation, splits, FacePreprocessor's
 aligned path); the network is the project's EfficientNetLite0 with its ImageNet weights. One CPU
 thread (``torch.set_num_threads(1)``): on 2 shared cores it ran 2-3x faster than two threads.

@@ -304,10 +304,38 @@ def video_frame_section(check: dict) -> dict:
                 "scored by the face checkpoint with its temperature."}
 
 
+class MeasurementsUnreadable(EmotionError, ValueError):
+    """A committed measurement file is not in the expected form."""
+
+
+def backbone_comparison_section(measurements: Path, test_sizes: dict[str, int]) -> dict | None:
+    """The face backbones measured on the same splits and draws (``measurements``: the records
+    scripts/face_experiments.py printed) as a report section, one row per backbone and test corpus
+    (``test_sizes``: faces per corpus in the test split); None without the file."""
+    if not measurements.exists():
+        return None
+    try:
+        measured = json.loads(measurements.read_text())
+        rows = {f"{record['backbone']} ({record['recipe']}; {record['measured']}): {corpus} test":
+                {"n": test_sizes.get(corpus), "accuracy": accuracy / 100, "macro_f1": None}
+                for record in measured["records"] for corpus, accuracy in record["test"].items()}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise MeasurementsUnreadable(f"{measurements}: not a backbone measurement file ({exc!r})") from exc
+    return {"name": "Backbones side by side on the same splits (scripts/face_experiments.py)", "rows": rows,
+            "note": f"{measured.get('about', '')} The delivered model's own numbers are under 'Per dataset'. "
+                    f"Source: {measurements}."}
+
+
+def test_sizes_by_corpus(spec: ModelSpec, manifest: pl.DataFrame) -> dict[str, int]:
+    """How many clips of each corpus the model's test split holds."""
+    test = manifest.filter(pl.col("clip_id").is_in(list(split_labels(spec, "test", manifest))))
+    return dict(test.group_by("dataset").len().iter_rows())
+
+
 def report_extras(spec: ModelSpec, params: Params) -> dict:
     """Extra content of a model's evaluation report (keyword arguments of ``evaluate``): the
-    audio model's cross-validation and peers, the face model's cross-validation, video-frame check and Grad-CAM
-    gallery, the video model's per-modality ablations."""
+    audio model's cross-validation and peers, the face model's cross-validation, video-frame check, backbones
+    side by side and Grad-CAM gallery, the video model's per-modality ablations."""
     if spec.name == "audio":
         return {**cross_validation_extras(spec, params), "notes": [PEERS["audio"]]}
     if spec.name == "face":
@@ -315,8 +343,10 @@ def report_extras(spec: ModelSpec, params: Params) -> dict:
 
         extras = cross_validation_extras(spec, params)
         model, meta = spec.load()
-        check = video_frame_check(params, pl.read_parquet(paths.MANIFEST), model, meta)
-        return {"sections": [*extras.get("sections", []), video_frame_section(check)],
+        manifest = pl.read_parquet(paths.MANIFEST)
+        check = video_frame_check(params, manifest, model, meta)
+        backbones = backbone_comparison_section(paths.FACE_BACKBONE_MEASUREMENTS, test_sizes_by_corpus(spec, manifest))
+        return {"sections": [*extras.get("sections", []), video_frame_section(check), *([backbones] if backbones else [])],
                 "summary": {**extras.get("summary", {}), "video_frame_check": check},
                 "gallery": evaluation_gallery(spec, params, params.face.gallery_size)}
     if spec.name == "video":

@@ -1,4 +1,4 @@
-"""The evaluation reports' per-language figures and the face report's video-frame check."""
+"""The evaluation reports' per-language figures and the face report's video-frame check and backbone comparison."""
 
 from __future__ import annotations
 
@@ -6,11 +6,18 @@ import numpy as np
 import polars as pl
 import pytest
 
+from emotion_models import paths
 from emotion_models.data.datasets import ADAPTERS, corpus_language
 from emotion_models.nets.registry import get_spec
 from emotion_models.params import load_params
 from emotion_models.reports.evaluation import classification_metrics, language_sections, per_language, render_report
-from tasks.evaluate import frame_check_metrics, video_frame_check, video_frame_section
+from tasks.evaluate import (
+    MeasurementsUnreadable,
+    backbone_comparison_section,
+    frame_check_metrics,
+    video_frame_check,
+    video_frame_section,
+)
 from tests.conftest import CREMA_D_VIDEO, REPO, require_shared
 
 
@@ -54,6 +61,27 @@ def test_the_report_shows_the_language_tables_without_a_pooled_macro_f1(tmp_path
     html = render_report(tmp_path, "Audio", {**metrics, "per_dataset": {}}, sections=sections).read_text()
     assert "Accuracy per language: leave one corpus out" in html
     assert "<td>Mandarin (casia)</td><td>25</td><td>0.200</td><td>–</td>" in html
+
+
+def test_the_face_report_shows_the_compact_cnn_and_efficientnet_lite0_side_by_side_on_the_same_test_sets(tmp_path):
+    section = backbone_comparison_section(REPO / paths.FACE_BACKBONE_MEASUREMENTS,
+                                          {"fer2013": 3589, "raf_db": 1841, "ck_plus": 90})
+    backbones = {name.split(" (")[0] for name in section["rows"]}
+    corpora = {name.rsplit(": ", 1)[1] for name in section["rows"]}
+    assert backbones == {"compact_cnn_16", "efficientnet_lite0"}
+    assert corpora == {"fer2013 test", "raf_db test", "ck_plus test"}
+    html = render_report(tmp_path, "Face", {**classification_metrics([0, 1], [0, 1]), "per_dataset": {}},
+                         sections=[section]).read_text()
+    assert "Backbones side by side on the same splits" in html
+    assert "): fer2013 test</td><td>3589</td><td>0.573</td><td>–</td>" in html  # the compact CNN's 57.3%
+
+
+def test_a_missing_backbone_file_leaves_the_section_out_and_a_broken_one_names_the_file(tmp_path):
+    assert backbone_comparison_section(tmp_path / "absent.json", {}) is None
+    broken = tmp_path / "face_backbones.json"
+    broken.write_text('{"records": [{"backbone": "x"}]}')
+    with pytest.raises(MeasurementsUnreadable, match="face_backbones.json"):
+        backbone_comparison_section(broken, {})
 
 
 def test_the_video_frame_check_scores_frames_and_clips_by_their_mean_probability():
