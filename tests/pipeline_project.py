@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import REPO, SHARED
 
-COPIED = ("emotion_models", "flows", "tasks", "tuning", "dvc.yaml", "params.yaml")
+COPIED = ("emotion_models", "flows", "tasks", "tuning", "docs/measurements", "dvc.yaml", "params.yaml")
 
 
 def ci_params(raw: dict) -> dict:
