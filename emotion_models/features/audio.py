@@ -27,7 +27,7 @@ from emotion_models.features import dsp
 from emotion_models.features.egemaps import egemaps_functionals, egemaps_names
 from emotion_models.features.media import MediaError, decode_audio
 from emotion_models.features.shards import Extracted, parameters_key
-from emotion_models.features.speech_encoder import embedding_size, encoder_embedding
+from emotion_models.features.speech_encoder import embedding_size, encoder_embedding, encoder_models
 from emotion_models.params import AudioFeatureConfig
 
 
@@ -60,7 +60,8 @@ def input_shapes(config: AudioFeatureConfig) -> dict[str, tuple[int, ...]]:
     if config.representation == "mfcc_cnn":
         main: tuple[int, ...] = image_shape(config)
     else:
-        main = (embedding_size(config.encoder_model, config.encoder_compute_type),)
+        main = (sum(embedding_size(model, config.encoder_compute_type)
+                    for model in encoder_models(config.encoder_model, config.encoder_layers)),)
     return {representation_name(config): main, "stats": (statistics_size(config),)}
 
 
@@ -91,8 +92,9 @@ def statistics_size(config: AudioFeatureConfig) -> int:
 
 def feature_key(config: AudioFeatureConfig) -> str:
     """A short hash of the parameters that change the features (cache key for extraction); ``egemaps``
-    off keeps the key of the stores extracted before the switch existed."""
-    unchanged = {"workers", "shard_rows"} | (set() if config.egemaps else {"egemaps"})
+    off and ``encoder_layers`` None keep the key of the stores extracted before those options existed."""
+    unchanged = ({"workers", "shard_rows"} | (set() if config.egemaps else {"egemaps"})
+                 | (set() if config.encoder_layers else {"encoder_layers"}))
     return parameters_key(config.model_dump(exclude=unchanged))
 
 
@@ -188,8 +190,9 @@ def signal_features(signal: np.ndarray, config: AudioFeatureConfig, threads: int
     if config.representation == "mfcc_cnn":
         representation = mfcc_image(speech, config)
     else:
-        representation = encoder_embedding(speech, config.encoder_model, config.encoder_compute_type, threads,
-                                           workers)
+        representation = np.concatenate([
+            encoder_embedding(speech, model, config.encoder_compute_type, threads, workers)
+            for model in encoder_models(config.encoder_model, config.encoder_layers)])
     return {representation_name(config): representation, "stats": utterance_statistics(speech, config)}
 
 

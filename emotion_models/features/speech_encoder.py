@@ -6,17 +6,160 @@ clip's embedding (2 x 384 = 768 values for tiny.en). Only the clip's own frames 
 CTranslate2 accepts any frame count, and a 4 s clip costs ~40 ms instead of the ~0.9 s of a pass
 padded to Whisper's 30 s (measured on the shared corpora: padding does not change accuracy).
 Longer audio is encoded in pieces of 30 s, the most Whisper's position embeddings cover.
+
+``encoder_layers`` [k, ...] takes the embedding of the outputs after the encoder's first k layers
+(then its final layer norm) for each k, concatenated. CTranslate2 returns only the last layer, so a
+copy of the model's ``model.bin`` without the variables of layers k and up is written once to the
+user's cache and loaded instead (CTranslate2 counts the encoder's layers from the file; the decoder
+is kept as it is, unused). Nothing is downloaded: the source is the local model folder. Measured
+with tiny.en (scripts/voice_experiments.py protocol, LOCO mean of 4 corpora): last layer 46.4,
+layer 2 52.0, layers 1+2 52.8, all four 54.8.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import re
+import shutil
+import struct
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from emotion_models.features.transcription import SAMPLE_RATE, loaded_whisper_model, whisper_model
+from emotion_models.atomic import current_umask
+from emotion_models.errors import EmotionError
+from emotion_models.features.transcription import SAMPLE_RATE, loaded_whisper_model, resolve_model, whisper_model
 
 CHUNK_FRAMES = 3000  # 30 s of mel frames: Whisper's 1500 encoder positions
+MODEL_BINARY_VERSION = 6  # the model.bin layout read here (ctranslate2/specs/model_spec.py: _serialize)
+ENCODER_LAYER = re.compile(r"encoder/layer_(\d+)/")
+
+
+class EncoderLayersError(EmotionError, ValueError):
+    """``encoder_layers`` cannot be applied to the model."""
+
+
+def _read_string(handle: BinaryIO) -> str:
+    (size,) = struct.unpack("<H", handle.read(2))
+    return handle.read(size)[:-1].decode("utf-8")  # stored with its terminating NUL
+
+
+def _write_string(handle: BinaryIO, text: str) -> None:
+    data = text.encode("utf-8")
+    handle.write(struct.pack("<H", len(data) + 1) + data + b"\0")
+
+
+def read_model_binary(path: Path, data: bool = True) -> tuple[str, int, list[tuple[str, bytes]],
+                                                           list[tuple[str, str]]]:
+    """A CTranslate2 model.bin: spec name, revision, variables (name, header and data as stored; the
+    data skipped unless ``data``) and aliases (alias, variable)."""
+    with open(path, "rb") as handle:
+        (version,) = struct.unpack("<I", handle.read(4))
+        if version != MODEL_BINARY_VERSION:
+            raise EncoderLayersError(f"{path}: CTranslate2 binary version {version}, only {MODEL_BINARY_VERSION} "
+                                     "can be truncated")
+        name = _read_string(handle)
+        revision, count = struct.unpack("<II", handle.read(8))
+        variables = []
+        for _ in range(count):
+            variable = _read_string(handle)
+            (rank,) = struct.unpack("<B", handle.read(1))
+            shape_and_type = handle.read(4 * rank + 1)
+            (size,) = struct.unpack("<I", handle.read(4))
+            if data:
+                stored = handle.read(size)
+            else:
+                handle.seek(size, os.SEEK_CUR)
+                stored = b""
+            variables.append((variable, struct.pack("<B", rank) + shape_and_type + struct.pack("<I", size) + stored))
+        (count,) = struct.unpack("<I", handle.read(4))
+        aliases = [(_read_string(handle), _read_string(handle)) for _ in range(count)]
+        if handle.read(1):
+            raise EncoderLayersError(f"{path}: unexpected bytes after the aliases")
+    return name, revision, variables, aliases
+
+
+def encoder_layer_count(variables: list[tuple[str, bytes]]) -> int:
+    """Number of encoder layers among a model's variables."""
+    return len({match.group(1) for name, _ in variables if (match := ENCODER_LAYER.match(name))})
+
+
+def write_truncated_model(source: Path, destination: Path, layers: int) -> None:
+    """Write ``source``'s model.bin to ``destination`` without the variables of encoder layers
+    ``layers`` and up (0-based: the first ``layers`` layers are kept)."""
+    name, revision, variables, aliases = read_model_binary(source)
+
+    def kept(variable: str) -> bool:
+        match = ENCODER_LAYER.match(variable)
+        return match is None or int(match.group(1)) < layers
+
+    variables = [(variable, data) for variable, data in variables if kept(variable)]
+    aliases = [(alias, target) for alias, target in aliases if kept(alias) and kept(target)]
+    with open(destination, "wb") as handle:
+        handle.write(struct.pack("<I", MODEL_BINARY_VERSION))
+        _write_string(handle, name)
+        handle.write(struct.pack("<II", revision, len(variables)))
+        for variable, data in variables:
+            _write_string(handle, variable)
+            handle.write(data)
+        handle.write(struct.pack("<I", len(aliases)))
+        for alias, target in aliases:
+            _write_string(handle, alias)
+            _write_string(handle, target)
+
+
+def cache_dir() -> Path:
+    """Where truncated encoders are kept: ``$XDG_CACHE_HOME`` (default ~/.cache)/emotion-pipeline."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emotion-pipeline" / "whisper-encoders"
+
+
+@functools.lru_cache(maxsize=8)
+def layers_model(model: str, layers: int) -> str:
+    """The model whose encoder outputs are those after ``model``'s first ``layers`` encoder layers (then
+    its final layer norm): ``model`` itself when that is all of them, else a folder in ``cache_dir``
+    named by the sha256 of ``model``'s model.bin and ``layers``, written once (in a temporary
+    sibling, then renamed)."""
+    folder = Path(resolve_model(model))
+    if not (folder / "model.bin").is_file():
+        raise EncoderLayersError(f"encoder_layers needs a local CTranslate2 model folder; {model!r} is not one")
+    available = encoder_layer_count(read_model_binary(folder / "model.bin", data=False)[2])
+    if not 1 <= layers <= available:
+        raise EncoderLayersError(f"encoder_layers {layers}: {folder} has encoder layers 1..{available}")
+    if layers == available:
+        return model
+    digest = hashlib.sha256()
+    with open(folder / "model.bin", "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    target = cache_dir() / f"{digest.hexdigest()[:16]}-encoder{layers}"
+    if (target / "model.bin").is_file():
+        return str(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        partial.chmod(0o777 & ~current_umask())
+        write_truncated_model(folder / "model.bin", partial / "model.bin", layers)
+        for companion in folder.iterdir():  # config, tokenizer, vocabulary, preprocessor
+            if companion.is_file() and companion.name != "model.bin":
+                shutil.copy(companion, partial / companion.name)
+        try:
+            partial.rename(target)
+        except OSError:
+            if not (target / "model.bin").is_file():  # not another process's copy: a real failure
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return str(target)
+
+
+def encoder_models(model: str, layers: list[int] | None) -> list[str]:
+    """The models whose embeddings, concatenated, are the clip's representation: ``model`` (``layers``
+    None), else one per entry of ``layers`` (``layers_model``)."""
+    return [model] if layers is None else [layers_model(model, count) for count in layers]
 
 
 def encode(signal: np.ndarray, model: str, compute_type: str, threads: int = 0, workers: int = 1,

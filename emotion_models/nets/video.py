@@ -70,7 +70,9 @@ class VideoEmotionNet(nn.Module):
 
 def video_feature_key(params: Params) -> str:
     relevant = {"video": params.video.features.model_dump(exclude={"shard_rows", "compose_clips"}),
-                "audio": params.audio.features.model_dump(exclude={"workers", "shard_rows"}),
+                "audio": params.audio.features.model_dump(  # encoder_layers None: the key before it existed
+                    exclude={"workers", "shard_rows"} | (set() if params.audio.features.encoder_layers
+                                                         else {"encoder_layers"})),
                 "face": params.face.features.model_dump(exclude={"workers", "shard_rows"}),
                 "transcription": params.video.transcription.model_dump(), "text": params.video.text.model_dump()}
     return parameters_key(relevant)
