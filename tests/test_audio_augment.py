@@ -118,4 +118,5 @@ def test_augmented_copies_are_extracted_once_per_transform(in_tmp_project, voice
     assert extract_augmented(AudioSpec(), params, manifest) == {"gain": (2, 0)}
     assert extract_augmented(AudioSpec(), params, manifest) == {"gain": (0, 0)}  # incremental
     copies = AudioSpec().augmented_copies(params)
-    assert set(copies) == {"c0", "c1"} and copies["c0"][0]["embedding"].shape == (768,)
+    width = 768 * len(params.audio.features.encoder_layers or [None])  # tiny.en: 768 per encoder cut
+    assert set(copies) == {"c0", "c1"} and copies["c0"][0]["embedding"].shape == (width,)

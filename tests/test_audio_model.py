@@ -13,6 +13,7 @@ from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
 STATS = statistics_size(PARAMS.audio.features)  # 69, or 157 with the eGeMAPS functionals
+EMBEDDING = 768 * len(PARAMS.audio.features.encoder_layers or [None])  # tiny.en: 768 per encoder cut
 
 
 def _params(representation: str):
@@ -20,7 +21,7 @@ def _params(representation: str):
     return PARAMS.model_copy(update={"audio": PARAMS.audio.model_copy(update={"features": features})})
 
 
-@pytest.mark.parametrize("representation, inputs", [("whisper_encoder", {"embedding": (768,)}),
+@pytest.mark.parametrize("representation, inputs", [("whisper_encoder", {"embedding": (EMBEDDING,)}),
                                                     ("mfcc_cnn", {"mfcc": (3, 126, 13)})])
 def test_audio_net_takes_its_representation_and_the_statistics(representation, inputs):
     params, spec = _params(representation), AudioSpec()
@@ -49,12 +50,12 @@ def test_video_model_runs_its_audio_branch_on_the_windows_encoder_embedding():
     face = face_spec.build(face_spec.model_config(face_params), pretrained=False)
     model = VideoEmotionNet(audio, face, PARAMS.video.model.head, 16, 1, True).eval()
     shapes = video_array_shapes(params)
-    assert shapes["audio_embedding"] == (768,) and shapes["audio_stats"] == (STATS,) and "audio_mfcc" not in shapes
+    assert shapes["audio_embedding"] == (EMBEDDING,) and shapes["audio_stats"] == (STATS,) and "audio_mfcc" not in shapes
     batch = {name: torch.zeros(2, *shape, dtype=torch.uint8 if name == "frames" else torch.float32)
              for name, shape in shapes.items()}
     batch["frame_mask"] = torch.zeros(2, *shapes["frame_mask"], dtype=torch.bool)
     batch["audio_mask"] = torch.tensor([True, False])
-    batch["audio_embedding"] = torch.randn(2, 768)
+    batch["audio_embedding"] = torch.randn(2, EMBEDDING)
     with torch.no_grad():
         logits = model(batch)
         assert logits.shape == (2, 5)

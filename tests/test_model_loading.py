@@ -20,7 +20,7 @@ def test_a_loaded_model_is_the_saved_one(tmp_path):
     model = spec.build(config, pretrained=False).eval()
     save_checkpoint(tmp_path / "model.pt", model, {"config": config})
     loaded, meta = spec.load(tmp_path / "model.pt")
-    batch = {"embedding": torch.randn(3, 768),  # the Whisper-encoder audio model
+    batch = {"embedding": torch.randn(3, *spec.arrays(params)["embedding"]),  # the Whisper-encoder audio model
              "stats": torch.randn(3, statistics_size(params.audio.features))}
     with torch.no_grad():
         assert torch.equal(loaded(batch), model(batch))

@@ -184,11 +184,12 @@ def test_cross_validation_report_gives_each_fold_the_mean_and_std_and_the_pooled
                                                     "ece_after": pytest.approx(0.1)}}
 
 
-def _audio_clip_features(row: dict, stats: int = 69) -> Extracted:
-    """Embedding and ``stats`` statistics whose mean moves with the clip's class (a learnable toy corpus)."""
+def _audio_clip_features(row: dict, stats: int = 69, width: int = 768) -> Extracted:
+    """Embedding (``width``) and ``stats`` statistics whose mean moves with the clip's class (a learnable toy
+    corpus)."""
     rng = np.random.default_rng(int(row["clip_id"][4:]))
     label = int(row["clip_id"][4:]) % 5
-    return Extracted(row, {"embedding": (rng.normal(label, 1.0, 768)).astype(np.float32),
+    return Extracted(row, {"embedding": (rng.normal(label, 1.0, width)).astype(np.float32),
                            "stats": rng.normal(0.0, 1.0, stats).astype(np.float32)})
 
 
@@ -208,7 +209,8 @@ def _toy_audio_run(root, clips: int = 60, **train):
     store = spec.store(params, root=root / "store")
     if not store.index().height:
         extract([{"clip_id": f"clip{i}", "path": f"/x/clip{i}.flac"} for i in range(clips)],
-                partial(_audio_clip_features, stats=statistics_size(params.audio.features)),
+                partial(_audio_clip_features, stats=statistics_size(params.audio.features),
+                        width=spec.arrays(params)["embedding"][0]),
                 store, workers=1, shard_rows=32)
     labels = {f"clip{i}": i % 5 for i in range(clips)}
     cut = clips * 2 // 3
@@ -225,7 +227,8 @@ def test_refit_trains_on_training_and_validation_clips_for_the_chosen_epochs(in_
     history = train_model(spec, params, run, report=lambda _: None)
     model, meta = spec.load(run.out_dir / "model.pt")
     seen = [f"clip{i}" for i in range(60 if refit else 40)]  # standardised on the clips it trained on
-    expected = np.mean([_audio_clip_features({"clip_id": c}).arrays["embedding"] for c in seen], axis=0)
+    width = spec.arrays(params)["embedding"][0]
+    expected = np.mean([_audio_clip_features({"clip_id": c}, width=width).arrays["embedding"] for c in seen], axis=0)
     assert np.allclose(model.mean.numpy(), expected, atol=1e-4)
     assert len(history) == 5 and 1 <= meta["epoch"] <= 5
     assert meta["val_accuracy"] == history[meta["epoch"] - 1].val_accuracy  # the selection run's validation

@@ -39,7 +39,8 @@ def test_windows_of_a_generated_video(tmp_path):
     assert [(r["start"], r["end"]) for r in video.rows] == [(0.0, 4.0)]
     side = PARAMS.face.features.size  # windows carry crops the face model was trained on
     assert video.arrays["frames"].shape == (1, 16, side, side, 3) and video.arrays["frame_mask"].all()
-    assert video.arrays["audio_embedding"].shape == (1, 768) and video.arrays["audio_mask"].all()
+    width = 768 * len(PARAMS.audio.features.encoder_layers or [None])  # tiny.en: 768 per encoder cut
+    assert video.arrays["audio_embedding"].shape == (1, width) and video.arrays["audio_mask"].all()
     assert video.arrays["audio_stats"].shape == (1, statistics_size(PARAMS.audio.features))
     # the window's audio has the representation a training clip of the same sound gets
     expected = signal_features(decode_audio(path, 16000)[:4 * 16000], PARAMS.audio.features)
