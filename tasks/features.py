@@ -10,6 +10,7 @@ import polars as pl
 from emotion_models import paths
 from emotion_models.features.audio_augment import copy_id
 from emotion_models.features.shards import extract
+from emotion_models.nets.audio import AUGMENTED
 from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import Params
 
@@ -44,6 +45,7 @@ def extract_augmented(spec: ModelSpec, params: Params, manifest: pl.DataFrame | 
     incremental store per transform; (extracted, rejected) per transform."""
     features = params.audio.features
     rows = manifest_rows(spec, manifest)
+    paths.features_dir(AUGMENTED).mkdir(parents=True, exist_ok=True)  # the stage's out, empty without transforms
     counts = {}
     for transform in params.audio.waveform_augment.transforms if transforms is None else transforms:
         copies = [{**row, "clip_id": copy_id(row["clip_id"], transform)} for row in rows]

@@ -120,3 +120,21 @@ def test_augmented_copies_are_extracted_once_per_transform(in_tmp_project, voice
     copies = AudioSpec().augmented_copies(params)
     width = 768 * len(params.audio.features.encoder_layers or [None])  # tiny.en: 768 per encoder cut
     assert set(copies) == {"c0", "c1"} and copies["c0"][0]["embedding"].shape == (width,)
+
+
+def test_without_waveform_transforms_the_stage_still_makes_its_declared_out(in_tmp_project):
+    """dvc.yaml declares data/features/audio_augmented: with no transform on, it is an empty folder."""
+    import polars as pl
+
+    from emotion_models.nets.audio import AudioSpec
+    from emotion_models.params import load_params
+    from tasks.features import extract_augmented
+    from tests.test_layers import ROOT
+
+    params = load_params(ROOT / "params.yaml")
+    params = params.model_copy(update={"audio": params.audio.model_copy(update={
+        "waveform_augment": params.audio.waveform_augment.model_copy(update={"transforms": []})})})
+    manifest = pl.DataFrame([{"clip_id": "c0", "path": "clip0.wav", "dataset": "corpus", "speaker_id": "s",
+                              "label": 0, "modality": "audio"}])
+    assert extract_augmented(AudioSpec(), params, manifest) == {}
+    assert (in_tmp_project / "data" / "features" / "audio_augmented").is_dir()
