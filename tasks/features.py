@@ -46,8 +46,14 @@ def extract_augmented(spec: ModelSpec, params: Params, manifest: pl.DataFrame | 
     features = params.audio.features
     rows = manifest_rows(spec, manifest)
     paths.features_dir(AUGMENTED).mkdir(parents=True, exist_ok=True)  # the stage's out, empty without transforms
+    transforms = params.audio.waveform_augment.transforms if transforms is None else transforms
+    if transforms:
+        # Importing audiomentations compiles librosa's numba kernels and writes their JIT cache: do it
+        # once here, not in every worker at the same time (concurrent writers left a cache that crashed
+        # the next process to load it, in a clean-clone CI run).
+        import audiomentations  # noqa: F401
     counts = {}
-    for transform in params.audio.waveform_augment.transforms if transforms is None else transforms:
+    for transform in transforms:
         copies = [{**row, "clip_id": copy_id(row["clip_id"], transform)} for row in rows]
         counts[transform] = extract(copies, spec.augmented_featuriser(params, transform),
                                     spec.augmented_store(params, transform), features.workers, features.shard_rows,
