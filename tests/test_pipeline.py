@@ -84,9 +84,9 @@ def test_face_outputs_are_well_formed(pipeline_project):
     assert "<td>fer2013</td>" in html and "<td>ck_plus</td>" in html
     pretrained = json.loads(torch.load(pipeline_project / "models" / "face" / "pretrain" / "model.pt",
                                        weights_only=True)["meta"])
-    assert pretrained["pretrained_on"] == ["fer2013"]
+    assert pretrained["pretrained_on"] == ["fer2013", "raf_db"]  # face.pretrain.datasets: the web-face corpora
     meta = json.loads(torch.load(pipeline_project / "models" / "face" / "model.pt", weights_only=True)["meta"])
-    assert meta["pretrained"]["datasets"] == ["fer2013"] and meta["train_clips"] > pretrained["train_clips"]
+    assert meta["pretrained"]["datasets"] == ["fer2013", "raf_db"] and meta["train_clips"] > pretrained["train_clips"]
     train_subjects = set(manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "train"))["speaker_id"])
     assert not train_subjects & set(test_faces["speaker_id"])
     # CK+ subject cross-validation (face.evaluation): every subject tested once, by a fold that never saw it
