@@ -326,7 +326,7 @@ def backbone_comparison_section(measurements: Path, test_sizes: dict[str, int]) 
                     f"Source: {measurements}."}
 
 
-def test_sizes_by_corpus(spec: ModelSpec, manifest: pl.DataFrame) -> dict[str, int]:
+def corpus_sizes_in_test_split(spec: ModelSpec, manifest: pl.DataFrame) -> dict[str, int]:
     """How many clips of each corpus the model's test split holds."""
     test = manifest.filter(pl.col("clip_id").is_in(list(split_labels(spec, "test", manifest))))
     return dict(test.group_by("dataset").len().iter_rows())
@@ -345,7 +345,7 @@ def report_extras(spec: ModelSpec, params: Params) -> dict:
         model, meta = spec.load()
         manifest = pl.read_parquet(paths.MANIFEST)
         check = video_frame_check(params, manifest, model, meta)
-        backbones = backbone_comparison_section(paths.FACE_BACKBONE_MEASUREMENTS, test_sizes_by_corpus(spec, manifest))
+        backbones = backbone_comparison_section(paths.FACE_BACKBONE_MEASUREMENTS, corpus_sizes_in_test_split(spec, manifest))
         return {"sections": [*extras.get("sections", []), video_frame_section(check), *([backbones] if backbones else [])],
                 "summary": {**extras.get("summary", {}), "video_frame_check": check},
                 "gallery": evaluation_gallery(spec, params, params.face.gallery_size)}
