@@ -14,7 +14,10 @@ Validation speakers (checkpoint selection, early stopping) come from the trainin
 default split's rule, never from the tested speakers: ``round(n * val_fraction)`` speakers of a
 corpus of n >= ``data.split.min_speakers`` speakers (a smaller corpus trains only, as in the
 delivered model's split). Where no training corpus has that many (RAVDESS left out: TESS, SAVEE and
-CASIA train) there is no validation and the loop keeps the epoch with the best training accuracy.
+CASIA train), each training corpus of two speakers or more lends its first speaker (seeded order) to
+validation, so the epoch is still chosen on unseen speakers, never on training accuracy; the refit
+then trains on them too. Only a fold whose training corpora all have one speaker has no validation
+(the loop then keeps the epoch with the best training accuracy).
 Each fold trains with params.yaml's recipe. The results (per fold, per protocol mean +- std and the
 pooled test clips) go to ``reports/<model>/cross_validation.json`` (stage ``audio_cross_validate``),
 which ``audio_evaluate`` adds to metrics.json and report.html:
@@ -75,11 +78,16 @@ def corpus_speakers(manifest: pl.DataFrame, modality: str, seed: int) -> dict[st
 def _fold(protocol: str, name: str, speakers: dict[str, list[str]], test: set[Speaker],
           val_fraction: float, min_speakers: int) -> Fold:
     """The fold testing ``test``: validation speakers by the default split's rule (a corpus of fewer than
-    ``min_speakers`` speakers gives none), the rest train."""
+    ``min_speakers`` speakers gives none); when that gives none at all, the first speaker of each
+    training corpus that keeps one to train on. The rest train."""
+    candidates = {corpus: [(corpus, s) for s in members if (corpus, s) not in test]
+                  for corpus, members in speakers.items()}
     val: set[Speaker] = set()
     for corpus, members in speakers.items():
-        candidates = [(corpus, s) for s in members if (corpus, s) not in test]
-        val.update(candidates[:max(0, min(held_out_count(len(members), val_fraction, min_speakers), len(candidates) - 1))])
+        count = held_out_count(len(members), val_fraction, min_speakers)
+        val.update(candidates[corpus][:max(0, min(count, len(candidates[corpus]) - 1))])
+    if not val and val_fraction > 0:
+        val = {left[0] for left in candidates.values() if len(left) >= 2}
     everyone = {(corpus, s) for corpus, members in speakers.items() for s in members}
     return Fold(protocol, name, frozenset(test), frozenset(val), frozenset(everyone - test - val))
 

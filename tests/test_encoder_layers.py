@@ -18,7 +18,8 @@ from emotion_models.features.speech_encoder import (
     write_truncated_model,
 )
 from emotion_models.features.transcription import resolve_model, whisper_model
-from emotion_models.params import AudioFeatureConfig
+from emotion_models.nets.video import video_feature_key
+from emotion_models.params import AudioFeatureConfig, load_params
 from tests.media_factory import tone
 
 TINY = "tiny.en"
@@ -42,19 +43,24 @@ def _encode(folder: str) -> np.ndarray:
     return encode(_speechlike(), folder, "int8", threads=1)
 
 
-def test_a_copy_with_every_layer_is_the_model_itself(tmp_path):
+def test_a_copy_with_every_layer_encodes_as_the_model_itself_without_its_decoder(tmp_path):
     source = resolve_model(TINY)
     (tmp_path / "model").mkdir()
     for companion in ("config.json", "tokenizer.json", "vocabulary.txt"):
         (tmp_path / "model" / companion).write_bytes((Path(source) / companion).read_bytes())
     write_truncated_model(Path(source) / "model.bin", tmp_path / "model" / "model.bin", 4)
-    assert (tmp_path / "model" / "model.bin").read_bytes() == (Path(source) / "model.bin").read_bytes()
     assert np.array_equal(_encode(str(tmp_path / "model")), _encode(TINY))
+    _, _, full, _ = read_model_binary(Path(source) / "model.bin")
+    _, _, copy, _ = read_model_binary(tmp_path / "model" / "model.bin")
+    assert [v for v in copy if v[0].startswith("encoder/")] == [v for v in full if v[0].startswith("encoder/")]
+    assert {name.split("/")[1] for name, _ in copy if name.startswith("decoder/layer_")} == {"layer_0", "layer_norm"}
+    size = (tmp_path / "model" / "model.bin").stat().st_size
+    assert size < (Path(source) / "model.bin").stat().st_size / 3  # tiny.en: 75 -> 18 MB
 
 
 def test_k_layers_are_written_once_and_give_other_outputs(cache):
     folder = layers_model(TINY, 2)
-    assert Path(folder).parent == cache and Path(folder).name.endswith("-encoder2")
+    assert Path(folder).parent == cache and Path(folder).name.endswith("-encoder2-only")
     _, _, variables, _ = read_model_binary(Path(folder) / "model.bin")
     assert encoder_layer_count(variables) == 2
     names = {name.split("/")[1] for name, _ in variables if name.startswith("encoder/")}
@@ -75,6 +81,10 @@ def test_the_config_option_reaches_the_features_and_their_key(cache):
                              AudioFeatureConfig(encoder_layers=[2, 4]))
     assert feature_key(AudioFeatureConfig(encoder_layers=None)) == feature_key(default)  # stores kept
     assert len({feature_key(default), feature_key(second), feature_key(both)}) == 3
+    params = load_params()
+    video_keys = {video_feature_key(params.model_copy(update={"audio": params.audio.model_copy(
+        update={"features": config})})) for config in (AudioFeatureConfig(encoder_layers=None), default, second)}
+    assert len(video_keys) == 2  # the video windows' key follows the audio key's rule
     assert encoder_models(TINY, [4]) == [TINY]  # every layer: the model itself, shared with transcription
     assert input_shapes(second)["embedding"] == input_shapes(default)["embedding"] == (768,)
     assert input_shapes(both)["embedding"] == (1536,)

@@ -71,8 +71,13 @@ def test_leave_one_corpus_out_trains_on_the_other_corpora_only():
     for corpus, fold in result.items():
         assert _disjoint(fold) and {c for c, _ in fold.test} == {corpus}
         assert len(fold.test) == len(speakers[corpus]) and corpus not in {c for c, _ in fold.train | fold.val}
-    assert not result["ravdess"].val  # TESS (1) and SAVEE (2 speakers) cannot spare a validation speaker
+    # No corpus left has min_speakers: SAVEE's first speaker validates (TESS has one), the other trains
+    assert result["ravdess"].val == {("savee", speakers["savee"][0])}
+    assert result["ravdess"].train == {("tess", "tess01"), ("savee", speakers["savee"][1])}
     assert len(result["tess"].val) == 2
+    alone = {fold.name: fold for fold in corpus_folds(corpus_speakers(_manifest(12, {"tess": 1}), "audio", 0), 0.15)}
+    assert not alone["ravdess"].val  # TESS, one speaker, cannot spare one: epoch on training accuracy
+    assert not any(fold.val for fold in corpus_folds(speakers, 0.0))  # no validation fraction, no validation
     config = CrossValidationConfig(speaker_folds={"ravdess": 3, "savee": 2}, leave_corpus_out=True)
     assert [f.protocol for f in protocol_folds(speakers, config, 0.15)] == (
         ["ravdess_speaker_folds"] * 3 + ["savee_speaker_folds"] * 2 + ["leave_corpus_out"] * 3)

@@ -90,12 +90,17 @@ def statistics_size(config: AudioFeatureConfig) -> int:
     return len(statistics_names(config))
 
 
-def feature_key(config: AudioFeatureConfig) -> str:
-    """A short hash of the parameters that change the features (cache key for extraction); ``egemaps``
-    off and ``encoder_layers`` None keep the key of the stores extracted before those options existed."""
+def feature_fields(config: AudioFeatureConfig) -> dict:
+    """The parameters that change the features; ``egemaps`` off and ``encoder_layers`` None are left out,
+    so they keep the key of the stores extracted before those options existed."""
     unchanged = ({"workers", "shard_rows"} | (set() if config.egemaps else {"egemaps"})
                  | (set() if config.encoder_layers else {"encoder_layers"}))
-    return parameters_key(config.model_dump(exclude=unchanged))
+    return config.model_dump(exclude=unchanged)
+
+
+def feature_key(config: AudioFeatureConfig) -> str:
+    """A short hash of ``feature_fields`` (cache key for extraction)."""
+    return parameters_key(feature_fields(config))
 
 
 def fix_length(signal: np.ndarray, length: int) -> np.ndarray:

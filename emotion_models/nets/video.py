@@ -13,6 +13,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from emotion_models.features.audio import feature_fields
 from emotion_models.features.media import FrameDecoding
 from emotion_models.features.shards import parameters_key
 from emotion_models.features.text import N_TEXT_FEATURES
@@ -70,9 +71,7 @@ class VideoEmotionNet(nn.Module):
 
 def video_feature_key(params: Params) -> str:
     relevant = {"video": params.video.features.model_dump(exclude={"shard_rows", "compose_clips"}),
-                "audio": params.audio.features.model_dump(  # encoder_layers None: the key before it existed
-                    exclude={"workers", "shard_rows"} | (set() if params.audio.features.encoder_layers
-                                                         else {"encoder_layers"})),
+                "audio": feature_fields(params.audio.features),
                 "face": params.face.features.model_dump(exclude={"workers", "shard_rows"}),
                 "transcription": params.video.transcription.model_dump(), "text": params.video.text.model_dump()}
     return parameters_key(relevant)
