@@ -7,6 +7,7 @@ import pytest
 
 from emotion_models.features.audio_augment import PARAMETERS, augment, clip_of, copy_id
 from emotion_models.params import WaveformAugmentConfig
+from tests.conftest import REPO
 
 RATE = 16000
 
@@ -102,7 +103,6 @@ def test_augmented_copies_are_extracted_once_per_transform(in_tmp_project, voice
     from emotion_models.nets.audio import AudioSpec
     from emotion_models.params import load_params
     from tasks.features import extract_augmented
-    from tests.test_layers import ROOT
 
     rows = []
     for number in range(2):
@@ -111,7 +111,7 @@ def test_augmented_copies_are_extracted_once_per_transform(in_tmp_project, voice
         rows.append({"clip_id": f"c{number}", "path": str(path), "dataset": "corpus", "speaker_id": "s",
                      "label": 0, "modality": "audio"})
     manifest = pl.DataFrame(rows)
-    params = load_params(ROOT / "params.yaml")
+    params = load_params(REPO / "params.yaml")
     params = params.model_copy(update={"audio": params.audio.model_copy(update={
         "features": params.audio.features.model_copy(update={"workers": 1}),
         "waveform_augment": params.audio.waveform_augment.model_copy(update={"transforms": ["gain"]})})})
@@ -129,9 +129,8 @@ def test_without_waveform_transforms_the_stage_still_makes_its_declared_out(in_t
     from emotion_models.nets.audio import AudioSpec
     from emotion_models.params import load_params
     from tasks.features import extract_augmented
-    from tests.test_layers import ROOT
 
-    params = load_params(ROOT / "params.yaml")
+    params = load_params(REPO / "params.yaml")
     params = params.model_copy(update={"audio": params.audio.model_copy(update={
         "waveform_augment": params.audio.waveform_augment.model_copy(update={"transforms": []})})})
     manifest = pl.DataFrame([{"clip_id": "c0", "path": "clip0.wav", "dataset": "corpus", "speaker_id": "s",

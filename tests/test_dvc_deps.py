@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_layers import ROOT, imports_of
+from tests.conftest import REPO
+from tests.test_layers import imports_of
 
 DVC_FILES = ("dvc.yaml", "tuning/dvc.yaml")
 CODE = ("emotion_models/", "tasks/", "flows/")
@@ -19,7 +20,7 @@ def module_file(name: str) -> Path | None:
     """The file of the longest prefix of ``name`` that is a project module (``a.b.function`` -> a/b.py)."""
     parts = name.split(".")
     while parts:
-        path = ROOT.joinpath(*parts)
+        path = REPO.joinpath(*parts)
         if path.with_suffix(".py").is_file():
             return path.with_suffix(".py")
         if (path / "__init__.py").is_file():
@@ -41,7 +42,7 @@ def with_packages(path: Path) -> set[Path]:
     """``path`` and the __init__.py files importing it runs (those with code)."""
     found = {path} if path.name != "__init__.py" or runs_code(path) else set()
     for parent in path.parents:
-        if parent == ROOT:
+        if parent == REPO:
             break
         init = parent / "__init__.py"
         if init != path and init.is_file() and runs_code(init):
@@ -87,7 +88,7 @@ def stage_code(cmd: str) -> set[str]:
     files, seen = with_packages(entry), {entry}
     todo = [module_file(name) for name in stage_entry(entry, stage)]
     if model:  # the model's spec, which nets.registry imports by name
-        todo.append(ROOT / "emotion_models" / "nets" / f"{model[0]}.py")
+        todo.append(REPO / "emotion_models" / "nets" / f"{model[0]}.py")
     while todo:
         path = todo.pop()
         if path is None or path in seen:
@@ -95,12 +96,12 @@ def stage_code(cmd: str) -> set[str]:
         seen.add(path)
         files |= with_packages(path)
         todo += [module_file(name) for name in imports_of(path)]
-    return {str(path.relative_to(ROOT)) for path in files}
+    return {str(path.relative_to(REPO)) for path in files}
 
 
 def stages():
     for dvc_file in DVC_FILES:
-        for name, stage in yaml.safe_load((ROOT / dvc_file).read_text())["stages"].items():
+        for name, stage in yaml.safe_load((REPO / dvc_file).read_text())["stages"].items():
             yield pytest.param(stage, id=f"{dvc_file}:{name}")
 
 
@@ -113,7 +114,7 @@ def test_stage_deps_hold_every_module_it_runs(stage: dict):
     deps = [str(dep) for dep in stage.get("deps", [])]
     missing = sorted(path for path in stage_code(stage["cmd"]) if not covered(path, deps))
     assert not missing, f"add to deps: {missing}"
-    stale = [dep for dep in deps if dep.startswith(CODE) and not (ROOT / dep).exists()]
+    stale = [dep for dep in deps if dep.startswith(CODE) and not (REPO / dep).exists()]
     assert not stale, f"deps that no longer exist: {stale}"
 
 

@@ -52,8 +52,11 @@ def test_a_copy_with_every_layer_encodes_as_the_model_itself_without_its_decoder
     assert np.array_equal(_encode(str(tmp_path / "model")), _encode(TINY))
     _, _, full, _ = read_model_binary(Path(source) / "model.bin")
     _, _, copy, _ = read_model_binary(tmp_path / "model" / "model.bin")
-    assert [v for v in copy if v[0].startswith("encoder/")] == [v for v in full if v[0].startswith("encoder/")]
-    assert {name.split("/")[1] for name, _ in copy if name.startswith("decoder/layer_")} == {"layer_0", "layer_norm"}
+    assert [v for v in copy if v.name.startswith("encoder/")] == [v for v in full if v.name.startswith("encoder/")]
+    assert {v.name.split("/")[1] for v in copy if v.name.startswith("decoder/layer_")} == {"layer_0", "layer_norm"}
+    cut, whole = (next(v for v in variables if v.name == "decoder/embeddings/weight") for variables in (copy, full))
+    assert cut.shape == (1, whole.shape[1]) and cut.dtype == whole.dtype  # one row of the token embedding
+    assert len(cut.data) * whole.shape[0] == len(whole.data) and whole.data.startswith(cut.data)
     size = (tmp_path / "model" / "model.bin").stat().st_size
     assert size < (Path(source) / "model.bin").stat().st_size / 3  # tiny.en: 75 -> 18 MB
 
@@ -63,7 +66,7 @@ def test_k_layers_are_written_once_and_give_other_outputs(cache):
     assert Path(folder).parent == cache and Path(folder).name.endswith("-encoder2-only")
     _, _, variables, _ = read_model_binary(Path(folder) / "model.bin")
     assert encoder_layer_count(variables) == 2
-    names = {name.split("/")[1] for name, _ in variables if name.startswith("encoder/")}
+    names = {v.name.split("/")[1] for v in variables if v.name.startswith("encoder/")}
     assert {name for name in names if name.startswith("layer_")} == {"layer_0", "layer_1", "layer_norm"}
     written = (Path(folder) / "model.bin").stat().st_mtime_ns
     layers_model.cache_clear()

@@ -315,3 +315,20 @@ def test_video_frame_augmentations_change_the_face_and_keep_its_landmarks_with_i
     dark, _ = augment_face(face_augmentation(FaceAugmentConfig(**off, low_light_p=1.0)), crop, landmarks,
                            np.random.default_rng(4))
     assert dark.mean() < crop.mean() - 10
+
+
+def test_the_face_crops_key_is_one_rule_for_the_face_store_and_the_video_windows():
+    """Options that change the crops re-extract both stores; shard size and worker count change neither."""
+    from emotion_models.nets.video import video_feature_key
+
+    params = load_params()
+
+    def keys(**update) -> tuple[str, str]:
+        changed = params.model_copy(update={"face": params.face.model_copy(update={
+            "features": params.face.features.model_copy(update=update)})})
+        return FaceSpec().feature_key(changed), video_feature_key(changed)
+
+    same = keys()
+    assert keys(workers=7, shard_rows=3) == same
+    bigger, other_margin = keys(size=64), keys(eye_distance=0.5)
+    assert all(a != b for a, b in zip(bigger, same)) and all(a != b for a, b in zip(other_margin, same))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
+
 LAYERS = ("emotion_models", "tasks", "flows", "cli", "app")
 # what each top-level package may import besides itself
 ALLOWED = {"emotion_models": set(), "tasks": {"emotion_models"}, "flows": {"tasks", "emotion_models"},
@@ -16,7 +17,7 @@ ALLOWED = {"emotion_models": set(), "tasks": {"emotion_models"}, "flows": {"task
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
+    parts = path.relative_to(REPO).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -32,7 +33,7 @@ def imports_of(path: Path) -> set[str]:
     return {name for name in found if name.split(".")[0] in LAYERS}
 
 
-GRAPH = {module_name(path): imports_of(path) for layer in LAYERS for path in (ROOT / layer).rglob("*.py")}
+GRAPH = {module_name(path): imports_of(path) for layer in LAYERS for path in (REPO / layer).rglob("*.py")}
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -50,7 +51,7 @@ def test_flows_hold_prefect_flows_only() -> None:
                                                          else [alias.name for alias in node.names]))
             for node in ast.walk(ast.parse(path.read_text())))
 
-    without = [path.name for path in (ROOT / "flows").rglob("*.py") if path.name != "__init__.py"
+    without = [path.name for path in (REPO / "flows").rglob("*.py") if path.name != "__init__.py"
                and not imports_prefect(path)]
     assert not without
 
@@ -81,12 +82,12 @@ SUBPACKAGE_ORDER = ("data", "features", "training", "nets", "scoring", "reports"
 def library_rank(name: str) -> tuple[int, str]:
     """(rank, sub-package) of an emotion_models module or imported name; the base modules rank 0."""
     parts = name.split(".")
-    package = parts[1] if len(parts) > 1 and (ROOT / "emotion_models" / parts[1]).is_dir() else ""
+    package = parts[1] if len(parts) > 1 and (REPO / "emotion_models" / parts[1]).is_dir() else ""
     return (SUBPACKAGE_ORDER.index(package) + 1 if package else 0), package
 
 
 def test_every_subpackage_is_in_the_declared_order():
-    found = {path.name for path in (ROOT / "emotion_models").iterdir() if (path / "__init__.py").is_file()}
+    found = {path.name for path in (REPO / "emotion_models").iterdir() if (path / "__init__.py").is_file()}
     assert found == set(SUBPACKAGE_ORDER)
 
 

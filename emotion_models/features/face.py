@@ -43,7 +43,7 @@ import numpy as np
 
 from emotion_models.data.datasets import get_adapter
 from emotion_models.data.datasets.fer2013 import ROW_SEP
-from emotion_models.features.shards import Extracted
+from emotion_models.features.shards import Extracted, parameters_key
 from emotion_models.params import FaceFeatureConfig
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: warnings and errors only
@@ -56,6 +56,16 @@ EYE_CORNERS = ((33, 133), (362, 263))
 EYE_MESH_MARGIN = 0.25  # the detector's box grown by this on each side is where Face Mesh looks for the eyes
 # Where the eyes sit in a Haar cascade box (fractions of its width and height), for its crops.
 HAAR_EYES = ((0.32, 0.38), (0.68, 0.38))
+
+
+def feature_fields(config: FaceFeatureConfig) -> dict:
+    """The parameters that change the crops (not how many rows a shard holds or how many workers extract)."""
+    return config.model_dump(exclude={"workers", "shard_rows"})
+
+
+def feature_key(config: FaceFeatureConfig) -> str:
+    """A short hash of ``feature_fields`` (cache key for extraction)."""
+    return parameters_key(feature_fields(config))
 
 
 class NoFaceError(ValueError):

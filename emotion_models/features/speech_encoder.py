@@ -30,6 +30,7 @@ import re
 import shutil
 import struct
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -60,10 +61,33 @@ def _write_string(handle: BinaryIO, text: str) -> None:
     handle.write(struct.pack("<H", len(data) + 1) + data + b"\0")
 
 
-def read_model_binary(path: Path, data: bool = True) -> tuple[str, int, list[tuple[str, bytes]],
-                                                           list[tuple[str, str]]]:
-    """A CTranslate2 model.bin: spec name, revision, variables (name, header and data as stored; the
-    data skipped unless ``data``) and aliases (alias, variable)."""
+@dataclass(frozen=True)
+class Variable:
+    """One variable of a CTranslate2 model.bin: its name, shape, type code and data as stored (empty when
+    read without data)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: int
+    data: bytes
+
+    def first_rows(self, rows: int) -> Variable:
+        """This 2-D variable cut to its first ``rows`` rows."""
+        if len(self.shape) != 2:
+            raise EncoderLayersError(f"{self.name}: expected a 2-D variable, found shape {self.shape}")
+        total, width = self.shape
+        kept = min(rows, total)
+        return Variable(self.name, (kept, width), self.dtype, self.data[:len(self.data) * kept // total])
+
+    def write(self, handle: BinaryIO) -> None:
+        _write_string(handle, self.name)
+        handle.write(struct.pack(f"<B{len(self.shape)}IBI", len(self.shape), *self.shape, self.dtype, len(self.data)))
+        handle.write(self.data)
+
+
+def read_model_binary(path: Path, data: bool = True) -> tuple[str, int, list[Variable], list[tuple[str, str]]]:
+    """A CTranslate2 model.bin: spec name, revision, variables (their data skipped unless ``data``) and
+    aliases (alias, variable)."""
     with open(path, "rb") as handle:
         (version,) = struct.unpack("<I", handle.read(4))
         if version != MODEL_BINARY_VERSION:
@@ -75,14 +99,13 @@ def read_model_binary(path: Path, data: bool = True) -> tuple[str, int, list[tup
         for _ in range(count):
             variable = _read_string(handle)
             (rank,) = struct.unpack("<B", handle.read(1))
-            shape_and_type = handle.read(4 * rank + 1)
-            (size,) = struct.unpack("<I", handle.read(4))
+            *shape, dtype, size = struct.unpack(f"<{rank}IBI", handle.read(4 * rank + 5))
             if data:
                 stored = handle.read(size)
             else:
                 handle.seek(size, os.SEEK_CUR)
                 stored = b""
-            variables.append((variable, struct.pack("<B", rank) + shape_and_type + struct.pack("<I", size) + stored))
+            variables.append(Variable(variable, tuple(shape), dtype, stored))
         (count,) = struct.unpack("<I", handle.read(4))
         aliases = [(_read_string(handle), _read_string(handle)) for _ in range(count)]
         if handle.read(1):
@@ -90,21 +113,9 @@ def read_model_binary(path: Path, data: bool = True) -> tuple[str, int, list[tup
     return name, revision, variables, aliases
 
 
-def encoder_layer_count(variables: list[tuple[str, bytes]]) -> int:
+def encoder_layer_count(variables: list[Variable]) -> int:
     """Number of encoder layers among a model's variables."""
-    return len({match.group(1) for name, _ in variables if (match := ENCODER_LAYER.match(name))})
-
-
-def first_rows(stored: bytes, rows: int) -> bytes:
-    """A stored 2-D variable (header and data, as ``read_model_binary`` gives it) cut to its first ``rows``."""
-    (rank,) = struct.unpack("<B", stored[:1])
-    if rank != 2:
-        raise EncoderLayersError(f"expected a 2-D variable, found rank {rank}")
-    total, width = struct.unpack("<II", stored[1:9])
-    dtype = stored[9:10]
-    (size,) = struct.unpack("<I", stored[10:14])
-    data = stored[14:14 + size * min(rows, total) // total]
-    return struct.pack("<BII", rank, min(rows, total), width) + dtype + struct.pack("<I", len(data)) + data
+    return len({match.group(1) for variable in variables if (match := ENCODER_LAYER.match(variable.name))})
 
 
 def write_truncated_model(source: Path, destination: Path, layers: int) -> None:
@@ -118,16 +129,15 @@ def write_truncated_model(source: Path, destination: Path, layers: int) -> None:
         encoder, decoder = ENCODER_LAYER.match(variable), DECODER_LAYER.match(variable)
         return not (encoder and int(encoder.group(1)) >= layers or decoder and int(decoder.group(1)) >= 1)
 
-    variables = [(variable, first_rows(data, 1) if variable == DECODER_EMBEDDING else data)
-                 for variable, data in variables if kept(variable)]
+    variables = [variable.first_rows(1) if variable.name == DECODER_EMBEDDING else variable
+                 for variable in variables if kept(variable.name)]
     aliases = [(alias, target) for alias, target in aliases if kept(alias) and kept(target)]
     with open(destination, "wb") as handle:
         handle.write(struct.pack("<I", MODEL_BINARY_VERSION))
         _write_string(handle, name)
         handle.write(struct.pack("<II", revision, len(variables)))
-        for variable, data in variables:
-            _write_string(handle, variable)
-            handle.write(data)
+        for variable in variables:
+            variable.write(handle)
         handle.write(struct.pack("<I", len(aliases)))
         for alias, target in aliases:
             _write_string(handle, alias)

@@ -13,18 +13,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from emotion_models.features.face import LANDMARK_VALUES, featurise_face
-from emotion_models.features.shards import FeatureStore, parameters_key
+from emotion_models.features.face import LANDMARK_VALUES, feature_key, featurise_face
+from emotion_models.features.shards import FeatureStore
 from emotion_models.labels import NUM_CLASSES
 from emotion_models.nets.backbones import Backbone, dense_head
 from emotion_models.nets.spec import ModelSpec, standardisation
-from emotion_models.params import BackboneConfig, DenseHead, FaceFeatureConfig, Params, PretrainConfig
+from emotion_models.params import BackboneConfig, DenseHead, Params, PretrainConfig
 from emotion_models.training.augment import augment_face, face_augmentation
 from emotion_models.training.data import Sample
-
-
-def face_feature_key(config: FaceFeatureConfig) -> str:
-    return parameters_key(config.model_dump(exclude={"workers", "shard_rows"}))
 
 
 class FaceEmotionNet(nn.Module):
@@ -87,7 +83,7 @@ class FaceSpec(ModelSpec):
     array_format = "npy"
 
     def feature_key(self, params: Params) -> str:
-        return face_feature_key(params.face.features)
+        return feature_key(params.face.features)
 
     def arrays(self, params: Params) -> dict[str, tuple[int, ...]]:
         size = params.face.features.size

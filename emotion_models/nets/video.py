@@ -13,7 +13,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from emotion_models.features.audio import feature_fields
+from emotion_models.features import audio as audio_features
+from emotion_models.features import face as face_features
 from emotion_models.features.media import FrameDecoding
 from emotion_models.features.shards import parameters_key
 from emotion_models.features.text import N_TEXT_FEATURES
@@ -71,8 +72,8 @@ class VideoEmotionNet(nn.Module):
 
 def video_feature_key(params: Params) -> str:
     relevant = {"video": params.video.features.model_dump(exclude={"shard_rows", "compose_clips"}),
-                "audio": feature_fields(params.audio.features),
-                "face": params.face.features.model_dump(exclude={"workers", "shard_rows"}),
+                "audio": audio_features.feature_fields(params.audio.features),
+                "face": face_features.feature_fields(params.face.features),
                 "transcription": params.video.transcription.model_dump(), "text": params.video.text.model_dump()}
     return parameters_key(relevant)
 
