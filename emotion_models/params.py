@@ -277,11 +277,17 @@ class FaceConfig(Strict):
     train: TrainConfig = TrainConfig()
     evaluation: CrossValidationConfig = CrossValidationConfig()
     gallery_size: int = 8
+    # Independent networks (member i: seed + i, its own pretraining and fine-tuning, trained side by
+    # side in processes of their own), their probabilities averaged (nets/face.py: FaceEnsemble).
+    members: int = Field(1, ge=1)
 
     @model_validator(mode="after")
     def _flip_without_landmarks(self) -> FaceConfig:
         if self.test_time_flip and self.use_landmarks and self.features.landmarks:
             raise ValueError("face.test_time_flip needs face.use_landmarks off: the landmarks are not mirrored")
+        if self.members > 1 and self.train.refit:
+            raise ValueError("face.members > 1 needs face.train.refit off: the ensemble's temperature is "
+                             "fitted on the validation faces")
         return self
 
 

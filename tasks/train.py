@@ -1,17 +1,26 @@
 """Stages `<model>_pretrain` and `<model>_train`: train a model on the train split, select the epoch on
-validation, calibrate its probabilities there, keep the best; resumable after a crash."""
+validation, calibrate its probabilities there, keep the best; resumable after a crash. A model of
+several members (``face.members``) trains each member apart (its own seed and pretraining), side by
+side in processes of their own, then averages them into one checkpoint calibrated on validation."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import multiprocessing
+import shutil
+import statistics
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import torch
+from sklearn.metrics import f1_score
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -33,6 +42,7 @@ from emotion_models.training.loop import (
     save_checkpoint,
     seed_everything,
     select_device,
+    write_history,
 )
 
 log = logging.getLogger(__name__)
@@ -73,11 +83,13 @@ class TrainingRun:
     splits: dict[str, dict[str, int]] | None = None  # {"train": labels, "val": labels}; the manifest's
     from_pretrained: bool = True  # start from the `<name>_pretrain` checkpoint where the model has one
     meta: dict = field(default_factory=dict)  # added to the checkpoint's meta
+    member: int = 0  # the ensemble member it trains (whose `<name>_pretrain` checkpoint it starts from)
 
 
-def initialise(spec: ModelSpec, model: nn.Module, config: dict, report: Callable[[str], None]) -> dict:
-    """Load the `<name>_pretrain` checkpoint into ``model``; returns what the new checkpoint records of it."""
-    path = spec.pretrained_path()
+def initialise(spec: ModelSpec, model: nn.Module, config: dict, report: Callable[[str], None], member: int = 0) -> dict:
+    """Load member ``member``'s `<name>_pretrain` checkpoint into ``model``; returns what the new
+    checkpoint records of it."""
+    path = spec.pretrained_path(member)
     state, meta = load_checkpoint(path)
     if meta.get("config") != config:
         raise RuntimeError(f"{path}: pretrained for another network or features than params.yaml now "
@@ -91,14 +103,22 @@ def initialise(spec: ModelSpec, model: nn.Module, config: dict, report: Callable
 def pretrain(spec: ModelSpec, params: Params, report: Callable[[str], None] = log.info) -> list[EpochMetrics]:
     """Stage `<name>_pretrain`: train the network on the train/val clips of ``<name>.pretrain.datasets``
     alone, with ``<name>.pretrain.train``; writes ``spec.pretrained_path()``. With no such clips the
-    checkpoint is the seeded initial network (``<name>_train`` then starts from scratch) and the log says so."""
-    config = spec.pretrain_config(params)
-    if config is None:
+    checkpoint is the seeded initial network (``<name>_train`` then starts from scratch) and the log says so.
+    A model of several members pretrains each (``spec.member_params``) to ``spec.pretrained_path(member)``;
+    member 0's history is returned."""
+    if spec.pretrain_config(params) is None:
         raise ValueError(f"the {spec.name} model has no pretraining stage")
+    jobs = [(spec, spec.member_params(params, member), member) for member in range(spec.members(params))]
+    return in_member_processes(pretrain_member, jobs, report)[0]
+
+
+def pretrain_member(spec: ModelSpec, params: Params, member: int, report: Callable[[str], None]) -> list[EpochMetrics]:
+    """One network's pretraining (``params`` are the member's own), to ``spec.pretrained_path(member)``."""
+    config = spec.pretrain_config(params)
     manifest = pl.read_parquet(paths.MANIFEST).filter(pl.col("dataset").is_in(config.datasets))
     extracted = set(spec.store(params).index()["clip_id"].to_list())
     splits = {name: split_labels(spec, name, manifest) for name in ("train", "val")}
-    out = spec.pretrained_path()
+    out = spec.pretrained_path(member)
     if not extracted & set(splits["train"]):
         report(f"{spec.name}: no extracted clips of {config.datasets} to pretrain on; {out} is the initial network")
         seed_everything(params.seed)
@@ -129,20 +149,19 @@ def train_model(spec: ModelSpec, params: Params, run: TrainingRun = TrainingRun(
     """Train ``spec``'s model as ``run`` says: select the epoch on the validation clips, fit the
     temperature that calibrates its probabilities on them, then (``train.refit``) train again on
     training + validation clips. A run interrupted after some epoch continues from the resume file
-    in ``run.out_dir`` when its parameters, clips and starting weights are the same."""
+    in ``run.out_dir`` when its parameters, clips and starting weights are the same. A model of
+    several members is trained by :func:`train_ensemble`."""
+    if spec.members(params) > 1:
+        return train_ensemble(spec, params, run, report)
     seed_everything(params.seed)
     store, arrays = run.store or spec.store(params), spec.arrays(params)
     out_dir = run.out_dir or paths.model_dir(spec.name)
-    extracted = set(store.index()["clip_id"].to_list())
-    splits = run.splits or {name: split_labels(spec, name) for name in ("train", "val")}
-    train_labels = {k: v for k, v in splits["train"].items() if k in extracted}
-    val_labels = {k: v for k, v in splits["val"].items() if k in extracted}
-    if not train_labels:
-        raise RuntimeError(f"{spec.name}: no extracted training clips; run the {spec.name}_features stage first")
+    train_labels, val_labels, splits = _run_labels(spec, store, run)
     config = spec.model_config(params)
     train_config = spec.train_config(params)
     model = spec.build(config)
-    start = initialise(spec, model, config, report) if run.from_pretrained and spec.pretrain_config(params) else None
+    start = (initialise(spec, model, config, report, run.member)
+             if run.from_pretrained and spec.pretrain_config(params) else None)
     train_data = _training_data(spec, params, store, arrays, model, train_labels)
     val_data = ShardDataset(store, arrays, val_labels)
     report(f"{spec.name}: {len(train_labels)} training and {len(val_labels)} validation clips"
@@ -163,6 +182,97 @@ def train_model(spec: ModelSpec, params: Params, run: TrainingRun = TrainingRun(
         _refit_with_validation(spec, params, store, arrays, {**train_labels, **val_labels}, history, files, report)
     files.resume.unlink(missing_ok=True)
     return history
+
+
+def _run_labels(spec: ModelSpec, store: FeatureStore, run: TrainingRun
+                ) -> tuple[dict[str, int], dict[str, int], dict[str, dict[str, int]]]:
+    """``(training labels, validation labels, the run's splits)``: the extracted clips of ``run``'s splits
+    (the manifest's when it gives none)."""
+    extracted = set(store.index()["clip_id"].to_list())
+    splits = run.splits or {name: split_labels(spec, name) for name in ("train", "val")}
+    train_labels = {k: v for k, v in splits["train"].items() if k in extracted}
+    val_labels = {k: v for k, v in splits["val"].items() if k in extracted}
+    if not train_labels:
+        raise RuntimeError(f"{spec.name}: no extracted training clips; run the {spec.name}_features stage first")
+    return train_labels, val_labels, splits
+
+
+def train_ensemble(spec: ModelSpec, params: Params, run: TrainingRun = TrainingRun(),
+                   report: Callable[[str], None] = log.info) -> list[EpochMetrics]:
+    """Train each member as :func:`train_model` trains one network (``spec.member_params``, from its own
+    pretraining) into ``member-<i>/`` of the run's folder, then write the ensemble there: model.pt (the
+    members' weights, its validation accuracy and macro-F1, the temperature fitted on its validation
+    clips, each member's seed, epoch and validation numbers) and history.csv (the members' mean per
+    epoch), and remove the member folders (kept until then: an interrupted member resumes from its own).
+    Returns that mean history."""
+    out_dir = run.out_dir or paths.model_dir(spec.name)
+    count = spec.members(params)
+    jobs = [(spec, spec.member_params(params, member), replace(run, out_dir=out_dir / f"member-{member}", member=member))
+            for member in range(count)]
+    histories = in_member_processes(train_model, jobs, report)
+    config = spec.model_config(params)
+    ensemble = spec.build(config, pretrained=False)
+    members = []
+    for number, network in enumerate(ensemble.members):
+        state, meta = load_checkpoint(out_dir / f"member-{number}" / "model.pt")
+        network.load_state_dict(state)
+        members.append(meta)
+    store = run.store or spec.store(params)
+    _, val_labels, _ = _run_labels(spec, store, run)
+    train_config = spec.train_config(params)
+    device = select_device()
+    val_loader = make_loader(ShardDataset(store, spec.arrays(params), val_labels), train_config.batch_size,
+                             train_config.num_workers, device)
+    logits, labels, _ = predict_logits(ensemble, val_loader, device)
+    predicted = logits.argmax(1)
+    scores = ({"accuracy": float(np.mean(predicted == labels)),
+               "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0))}
+              if len(labels) else {"accuracy": float("nan"), "macro_f1": float("nan")})
+    summary = [{key: meta.get(key) for key in ("seed", "epoch", "val_accuracy", "val_macro_f1", "pretrained")}
+               for meta in members]
+    meta = {**members[0], "config": config, "seed": params.seed, "epoch": ", ".join(str(m["epoch"]) for m in members),
+            "val_accuracy": scores["accuracy"], "val_macro_f1": scores["macro_f1"],
+            "pretrained": [m["pretrained"] for m in members], "members": summary}
+    checkpoint = save_checkpoint(out_dir / "model.pt", ensemble, meta)
+    report(f"{spec.name}: {count} members, validation accuracy "
+           + " and ".join(f"{m['val_accuracy']:.3f}" for m in members) + f" alone, {scores['accuracy']:.3f} together")
+    calibrate_checkpoint(spec, checkpoint, val_loader, device, report)
+    history = mean_history(histories)
+    write_history(out_dir / "history.csv", history)
+    for member in range(count):
+        shutil.rmtree(out_dir / f"member-{member}")
+    return history
+
+
+def mean_history(histories: Sequence[list[EpochMetrics]]) -> list[EpochMetrics]:
+    """Per epoch, the mean of each figure over the runs that reached it (seconds: their sum)."""
+    result = []
+    for epoch in range(1, max(len(h) for h in histories) + 1):
+        rows = [h[epoch - 1] for h in histories if len(h) >= epoch]
+        result.append(EpochMetrics(epoch, *(statistics.fmean(getattr(r, name) for r in rows) for name in
+                                            ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1",
+                                             "learning_rate")), sum(r.seconds for r in rows)))
+    return result
+
+
+def in_member_processes(function: Callable, jobs: list[tuple], report: Callable[[str], None]) -> list:
+    """``function(*job, report)`` for each job (an ensemble member's): side by side in processes of
+    their own, each with an equal share of torch's threads, when there are threads for two or more;
+    otherwise one after another in this process. Results in the jobs' order."""
+    threads = torch.get_num_threads()
+    processes = min(len(jobs), threads)
+    if processes < 2:
+        return [function(*job, report) for job in jobs]
+    report(f"{len(jobs)} members in {processes} processes of {threads // processes} threads each")
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(threads // processes,)) as pool:
+        futures = [pool.submit(function, *job, partial(_member_report, number)) for number, job in enumerate(jobs)]
+        return [future.result() for future in futures]
+
+
+def _member_report(member: int, message: str) -> None:
+    """A member process's progress: printed, as its parent's logger does not reach it."""
+    print(f"member {member}: {message}", flush=True)
 
 
 def run_fingerprint(meta: dict, train_config: TrainConfig, splits: dict[str, dict[str, int]], model: nn.Module) -> str:

@@ -19,7 +19,7 @@ from emotion_models.features.face import (
     is_aligned_face,
     load_image,
 )
-from emotion_models.features.shards import FeatureStore, extract
+from emotion_models.features.shards import Extracted, FeatureStore, extract
 from emotion_models.nets.face import FaceSpec
 from emotion_models.params import FaceAugmentConfig, FaceFeatureConfig, load_params
 from emotion_models.reports.gradcam import explanation_png, grad_cam
@@ -231,7 +231,7 @@ def test_face_model_forward_with_and_without_landmarks():
         model = spec.build(config).eval()
         batch = {"crop": torch.zeros(2, SIZE, SIZE, 3, dtype=torch.uint8), "landmarks": torch.zeros(2, 1404)}
         assert model(batch).shape == (2, 5)
-        assert model.embed(batch["crop"], batch["landmarks"]).shape == (2, params.face.head.units)
+        assert model.embed(batch["crop"], batch["landmarks"]).shape == (2, params.face.members * params.face.head.units)
 
 
 def test_test_time_flip_gives_the_mean_of_the_crop_and_its_mirror_outside_training(tmp_path):
@@ -284,19 +284,21 @@ def test_training_starts_from_the_pretrained_checkpoint_of_the_same_network(in_t
     from emotion_models.training.loop import save_checkpoint
     from tasks.train import initialise
 
-    params = load_params(REPO / "params.yaml")
     spec = FaceSpec()
+    params = spec.member_params(load_params(REPO / "params.yaml"), 1)  # an ensemble's second network
     config = spec.model_config(params)
     pretrained = spec.build(config)
     torch.nn.init.constant_(pretrained.head[-1].bias, 0.25)
-    save_checkpoint(spec.pretrained_path(), pretrained, {"config": config, "pretrained_on": ["fer2013"], "epoch": 3})
+    path = spec.pretrained_path(1)
+    save_checkpoint(path, pretrained, {"config": config, "pretrained_on": ["fer2013"], "epoch": 3})
+    assert path.parent.name == "member-1" and spec.pretrained_path(0).parent == path.parent.parent
     model = spec.build(config)
-    record = initialise(spec, model, config, report=lambda _: None)
+    record = initialise(spec, model, config, report=lambda _: None, member=1)
     assert torch.equal(model.head[-1].bias, torch.full((5,), 0.25))
-    assert record["datasets"] == ["fer2013"] and record["epoch"] == 3
+    assert record["datasets"] == ["fer2013"] and record["epoch"] == 3 and record["path"] == str(path)
     other = {**config, "backbone": {**config["backbone"], "name": "compact_cnn_24"}}
     with pytest.raises(RuntimeError, match="rerun the face_pretrain stage"):
-        initialise(spec, spec.build(other), other, report=lambda _: None)
+        initialise(spec, spec.build(other), other, report=lambda _: None, member=1)
 
 
 def test_video_frame_augmentations_change_the_face_and_keep_its_landmarks_with_it():
@@ -332,3 +334,50 @@ def test_the_face_crops_key_is_one_rule_for_the_face_store_and_the_video_windows
     assert keys(workers=7, shard_rows=3) == same
     bigger, other_margin = keys(size=64), keys(eye_distance=0.5)
     assert all(a != b for a, b in zip(bigger, same)) and all(a != b for a, b in zip(other_margin, same))
+
+
+def _toy_face_features(row: dict, size: int) -> Extracted:
+    """A grey crop whose brightness and a bar position follow the clip's class (a learnable toy corpus)."""
+    number = int(row["clip_id"][4:])
+    rng = np.random.default_rng(number)
+    crop = rng.integers(0, 60, (size, size, 3)).astype(np.uint8) + np.uint8(30 * (number % 5))
+    crop[:, 8 * (number % 5):8 * (number % 5) + 6] = 255
+    return Extracted(row, {"crop": crop, "landmarks": np.zeros(LANDMARK_VALUES, np.float32)})
+
+
+def test_a_face_ensemble_trains_each_member_on_its_own_seed_and_averages_their_probabilities(in_tmp_project):
+    """face.members: each member is trained apart (seed + i, here from scratch), the checkpoint holds all
+    of them, its probabilities are the mean of theirs and one temperature is fitted on validation."""
+    from emotion_models.nets.face import FaceEnsemble
+    from tasks.train import TrainingRun, train_model
+
+    params = load_params(REPO / "params.yaml")
+    train = params.face.train.model_copy(update={"epochs": 2, "balance": "none", "epoch_samples": None,
+                                                 "batch_size": 16})
+    params = params.model_copy(update={"face": params.face.model_copy(update={"members": 2, "train": train})})
+    spec = FaceSpec()
+    store = spec.store(params, root=in_tmp_project / "store")
+    extract([{"clip_id": f"face{i}", "path": f"/x/face{i}.png"} for i in range(60)],
+            partial(_toy_face_features, size=params.face.features.size), store, workers=1, shard_rows=32)
+    labels = {f"face{i}": i % 5 for i in range(60)}
+    splits = {"train": {k: v for k, v in labels.items() if int(k[4:]) < 40},
+              "val": {k: v for k, v in labels.items() if int(k[4:]) >= 40}}
+    out = in_tmp_project / "model"
+    history = train_model(spec, params, TrainingRun(out_dir=out, store=store, splits=splits, from_pretrained=False),
+                          report=lambda _: None)
+    model, meta = spec.load(out / "model.pt")
+    assert isinstance(model, FaceEnsemble) and len(model.members) == 2
+    assert [m["seed"] for m in meta["members"]] == [params.seed, params.seed + 1]
+    assert not torch.equal(model.members[0].head[-1].weight, model.members[1].head[-1].weight)
+    assert meta["temperature"] > 0 and meta["calibration"]["clips"] == 20
+    assert 0.0 <= meta["val_accuracy"] <= 1.0 and len(history) == 2
+    assert (out / "history.csv").is_file() and not list(out.glob("member-*"))  # the members live in model.pt
+    batch = {"crop": torch.from_numpy(np.stack([_toy_face_features({"clip_id": f"face{i}"}, 48).arrays["crop"]
+                                                for i in (40, 41, 42)])), "landmarks": torch.zeros(3, LANDMARK_VALUES)}
+    with torch.no_grad():
+        mean = torch.stack([torch.softmax(member(batch), 1) for member in model.members]).mean(0)
+        assert torch.allclose(torch.exp(model(batch)), mean, atol=1e-5)
+        assert model.embed(batch["crop"]).shape == (3, 2 * params.face.head.units)
+    heat, probabilities = grad_cam(model, batch["crop"][0].numpy(), np.zeros(LANDMARK_VALUES, np.float32),
+                                   meta["temperature"])
+    assert heat.shape == batch["crop"].shape[1:3] and abs(probabilities.sum() - 1) < 1e-5

@@ -82,11 +82,15 @@ def test_face_outputs_are_well_formed(pipeline_project):
     html = (pipeline_project / "reports" / "face" / "report.html").read_text()
     assert html.count("<figure>") == 8 and ("WRONG:" in html or "OK:" in html)  # Grad-CAM gallery
     assert "<td>fer2013</td>" in html and "<td>ck_plus</td>" in html
-    pretrained = json.loads(torch.load(pipeline_project / "models" / "face" / "pretrain" / "model.pt",
-                                       weights_only=True)["meta"])
-    assert pretrained["pretrained_on"] == ["fer2013", "raf_db"]  # face.pretrain.datasets: the web-face corpora
+    pretrain = pipeline_project / "models" / "face" / "pretrain"  # face.members: 2, each its own pretraining
+    pretrained = [json.loads(torch.load(path, weights_only=True)["meta"])
+                  for path in (pretrain / "model.pt", pretrain / "member-1" / "model.pt")]
+    assert [p["seed"] for p in pretrained] == [42, 43]
+    assert all(p["pretrained_on"] == ["fer2013", "raf_db"] for p in pretrained)  # face.pretrain.datasets: web faces
     meta = json.loads(torch.load(pipeline_project / "models" / "face" / "model.pt", weights_only=True)["meta"])
-    assert meta["pretrained"]["datasets"] == ["fer2013", "raf_db"] and meta["train_clips"] > pretrained["train_clips"]
+    assert [m["path"] for m in meta["pretrained"]] == ["models/face/pretrain/model.pt",
+                                                       "models/face/pretrain/member-1/model.pt"]
+    assert [m["seed"] for m in meta["members"]] == [42, 43] and meta["train_clips"] > pretrained[0]["train_clips"]
     train_subjects = set(manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "train"))["speaker_id"])
     assert not train_subjects & set(test_faces["speaker_id"])
     # CK+ subject cross-validation (face.evaluation): every subject tested once, by a fold that never saw it

@@ -16,7 +16,7 @@ from emotion_models.features.audio import WINDOW_PREFIX
 from emotion_models.features.face import LANDMARK_VALUES
 from emotion_models.features.text import N_TEXT_FEATURES
 from emotion_models.nets.audio import AudioEmotionNet
-from emotion_models.nets.face import FaceEmotionNet
+from emotion_models.nets.face import FaceEmotionNet, FaceEnsemble
 from emotion_models.nets.video import VideoEmotionNet
 from emotion_models.scoring.runtime import FUSION_INPUTS
 
@@ -27,7 +27,7 @@ QUANTISED_OPS = ["Conv", "MatMul", "Gemm"]
 class FaceProbabilities(nn.Module):
     """Calibrated class probabilities: the logits divided by the checkpoint's temperature."""
 
-    def __init__(self, model: FaceEmotionNet, temperature: float = 1.0) -> None:
+    def __init__(self, model: FaceEmotionNet | FaceEnsemble, temperature: float = 1.0) -> None:
         super().__init__()
         self.model, self.temperature = model, temperature
 
@@ -36,7 +36,7 @@ class FaceProbabilities(nn.Module):
 
 
 class FaceEmbeddings(nn.Module):
-    def __init__(self, model: FaceEmotionNet) -> None:
+    def __init__(self, model: FaceEmotionNet | FaceEnsemble) -> None:
         super().__init__()
         self.model = model
 
@@ -77,7 +77,7 @@ def _export(module: nn.Module, inputs: dict[str, torch.Tensor], path: Path) -> N
                           dynamic_axes={**{name: {0: "n"} for name in inputs}, "output": {0: "n"}})
 
 
-def export_graphs(video: VideoEmotionNet, audio: AudioEmotionNet, face: FaceEmotionNet,
+def export_graphs(video: VideoEmotionNet, audio: AudioEmotionNet, face: FaceEmotionNet | FaceEnsemble,
                   audio_shapes: dict[str, tuple[int, ...]], crop_size: int, frames: int, folder: Path,
                   temperatures: dict[str, float]) -> None:
     """face.onnx, audio.onnx, video_face.onnx and video_fusion.onnx (fp32) in ``folder``; the

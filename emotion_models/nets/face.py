@@ -2,7 +2,8 @@
 the compact CNN for 48x48 grey crops), optionally with the 1404 Face Mesh landmark values
 concatenated to its pooled features, then the dense head. Stage face_pretrain trains it on
 ``face.pretrain.datasets`` first (none: the ImageNet weights are the start); face_train goes on
-from there on every face corpus, class- and corpus-balanced."""
+from there on every face corpus, class- and corpus-balanced. With ``face.members`` > 1 the model is
+an ensemble of such networks, each pretrained and fine-tuned with its own seed (FaceEnsemble)."""
 
 from __future__ import annotations
 
@@ -58,12 +59,47 @@ class FaceEmotionNet(nn.Module):
     def embed(self, crops: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
         return self.embed_images(self.image_tensor(crops), landmarks)
 
+    def image_logits(self, images: torch.Tensor, landmarks: torch.Tensor | None) -> torch.Tensor:
+        """The logits of image tensors (``image_tensor``'s), without the mirror (Grad-CAM)."""
+        return self.head[-1](self.embed_images(images, landmarks))
+
     def forward(self, batch: dict) -> torch.Tensor:
         if self.training or not self.test_time_flip:
             return self.head[-1](self.embed(batch["crop"], batch.get("landmarks")))
         crops = batch["crop"]
         both = self.head[-1](self.embed(torch.cat([crops, crops.flip(2)])))  # the mirror: width reversed
         return torch.logsumexp(torch.log_softmax(both, 1).reshape(2, -1, NUM_CLASSES), 0) - math.log(2)
+
+
+class FaceEnsemble(nn.Module):
+    """Face networks trained apart (each its own seed and pretraining): the probabilities are the mean
+    of the members' (each member's own with its test-time flip), returned as their log, so a temperature
+    divides them as it divides one network's logits; the embedding is the members' side by side."""
+
+    def __init__(self, members: list[FaceEmotionNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.use_landmarks = members[0].use_landmarks
+        self.embedding_size = sum(member.embedding_size for member in members)
+
+    def image_tensor(self, crops: torch.Tensor) -> torch.Tensor:
+        return self.members[0].image_tensor(crops)
+
+    def embed(self, crops: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.cat([member.embed(crops, landmarks) for member in self.members], dim=1)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return mean_probabilities([member(batch) for member in self.members])
+
+    def image_logits(self, images: torch.Tensor, landmarks: torch.Tensor | None) -> torch.Tensor:
+        """The ensemble's output for image tensors (``image_tensor``'s), without the mirror (Grad-CAM)."""
+        return mean_probabilities([member.image_logits(images, landmarks) for member in self.members])
+
+
+def mean_probabilities(logits: list[torch.Tensor]) -> torch.Tensor:
+    """The log of the mean of the softmax of each of ``logits``."""
+    stacked = torch.stack([torch.log_softmax(member, 1) for member in logits])
+    return torch.logsumexp(stacked, 0) - math.log(len(logits))
 
 
 def face_transform(params: Params):
@@ -93,13 +129,22 @@ class FaceSpec(ModelSpec):
         return {"backbone": params.face.backbone.model_dump(), "head": params.face.head.model_dump(),
                 "use_landmarks": params.face.use_landmarks and params.face.features.landmarks,
                 "normalise": params.face.normalise, "test_time_flip": params.face.test_time_flip,
-                "features": params.face.features.model_dump()}
+                "features": params.face.features.model_dump(), "members": params.face.members}
 
-    def build(self, config: dict, pretrained: bool = True) -> FaceEmotionNet:
+    def build(self, config: dict, pretrained: bool = True) -> FaceEmotionNet | FaceEnsemble:
+        if config.get("members", 1) > 1:
+            return FaceEnsemble([self.build({**config, "members": 1}, pretrained) for _ in range(config["members"])])
         backbone = BackboneConfig(**config["backbone"])
         backbone = backbone.model_copy(update={"pretrained": backbone.pretrained and pretrained})
         return FaceEmotionNet(backbone, DenseHead(**config["head"]), config["use_landmarks"], config["normalise"],
                               config.get("test_time_flip", False))
+
+    def members(self, params: Params) -> int:
+        return params.face.members
+
+    def member_params(self, params: Params, member: int) -> Params:
+        return params.model_copy(update={"seed": params.seed + member,
+                                         "face": params.face.model_copy(update={"members": 1})})
 
     def featuriser(self, params: Params):
         return partial(featurise_face, config=params.face.features)

@@ -71,12 +71,22 @@ class ModelSpec(ABC):
         """Augmentation applied to training samples only (may use statistics fitted by ``prepare``)."""
         return None
 
+    def members(self, params: Params) -> int:
+        """How many independently trained networks the model averages (1: one network)."""
+        return 1
+
+    def member_params(self, params: Params, member: int) -> Params:
+        """The parameters one member trains with: its own seed (``seed + member``), one network."""
+        return params.model_copy(update={"seed": params.seed + member})
+
     def checkpoint_path(self) -> Path:
         return paths.model_dir(self.name) / "model.pt"
 
-    def pretrained_path(self) -> Path:
-        """The checkpoint stage `<name>_pretrain` writes and `<name>_train` starts from."""
-        return paths.model_dir(self.name) / "pretrain" / "model.pt"
+    def pretrained_path(self, member: int = 0) -> Path:
+        """The checkpoint stage `<name>_pretrain` writes and `<name>_train` starts from (member 0:
+        pretrain/model.pt, as a one-network model has it; member i: pretrain/member-<i>/model.pt)."""
+        folder = paths.model_dir(self.name) / "pretrain"
+        return (folder / f"member-{member}" if member else folder) / "model.pt"
 
     def load(self, path: Path | None = None) -> tuple[nn.Module, dict]:
         """The trained network (eval mode) and its checkpoint meta."""

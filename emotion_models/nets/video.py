@@ -22,7 +22,7 @@ from emotion_models.features.video import featurise_video, video_array_shapes
 from emotion_models.labels import NUM_CLASSES
 from emotion_models.nets.audio import AudioEmotionNet, AudioSpec, window_inputs
 from emotion_models.nets.backbones import dense_head
-from emotion_models.nets.face import FaceEmotionNet, FaceSpec
+from emotion_models.nets.face import FaceEmotionNet, FaceEnsemble, FaceSpec
 from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import DenseHead, Params
 
@@ -30,7 +30,7 @@ MODALITIES = ("audio", "face", "text")
 
 
 class VideoEmotionNet(nn.Module):
-    def __init__(self, audio: AudioEmotionNet, face: FaceEmotionNet, head: DenseHead, sequence_units: int,
+    def __init__(self, audio: AudioEmotionNet, face: FaceEmotionNet | FaceEnsemble, head: DenseHead, sequence_units: int,
                  sequence_layers: int, train_encoders: bool) -> None:
         super().__init__()
         self.audio, self.face = audio, face

@@ -16,7 +16,7 @@ from torch import nn  # noqa: E402
 from emotion_models import paths  # noqa: E402
 from emotion_models.features.face import Face, load_image, preprocessor_for  # noqa: E402
 from emotion_models.labels import CLASS_NAMES  # noqa: E402
-from emotion_models.nets.face import FaceEmotionNet  # noqa: E402
+from emotion_models.nets.face import FaceEmotionNet, FaceEnsemble  # noqa: E402
 from emotion_models.params import FaceFeatureConfig, Params  # noqa: E402
 from emotion_models.reports.evaluation import figure_png  # noqa: E402
 
@@ -24,21 +24,22 @@ from emotion_models.reports.evaluation import figure_png  # noqa: E402
 class _ImageOnly(nn.Module):
     """The face model as a function of the image alone (landmarks held fixed), as Grad-CAM needs."""
 
-    def __init__(self, model: FaceEmotionNet, landmarks: torch.Tensor) -> None:
+    def __init__(self, model: FaceEmotionNet | FaceEnsemble, landmarks: torch.Tensor) -> None:
         super().__init__()
         self.model, self.landmarks = model, landmarks
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model.head[-1](self.model.embed_images(images, self.landmarks.expand(images.shape[0], -1)))
+        return self.model.image_logits(images, self.landmarks.expand(images.shape[0], -1))
 
 
-def target_layer(model: FaceEmotionNet) -> nn.Module:
-    """The backbone's last convolution: the finest map that still sees the whole face."""
-    convolutions = [m for m in model.backbone.modules() if isinstance(m, nn.Conv2d)]
-    return convolutions[-1]
+def target_layers(model: FaceEmotionNet | FaceEnsemble) -> list[nn.Module]:
+    """Each network's last backbone convolution (the finest map that still sees the whole face); an
+    ensemble's maps are averaged by Grad-CAM."""
+    networks = model.members if isinstance(model, FaceEnsemble) else [model]
+    return [[m for m in network.backbone.modules() if isinstance(m, nn.Conv2d)][-1] for network in networks]
 
 
-def grad_cam(model: FaceEmotionNet, crop: np.ndarray, landmarks: np.ndarray, temperature: float = 1.0
+def grad_cam(model: FaceEmotionNet | FaceEnsemble, crop: np.ndarray, landmarks: np.ndarray, temperature: float = 1.0
              ) -> tuple[np.ndarray, np.ndarray]:
     """``(heat map in [0, 1] of the crop's size, class probabilities)`` for one uint8 crop; the
     probabilities calibrated by the checkpoint's ``temperature``."""
@@ -49,7 +50,7 @@ def grad_cam(model: FaceEmotionNet, crop: np.ndarray, landmarks: np.ndarray, tem
     wrapped = _ImageOnly(model, marks)
     with torch.no_grad():  # the model's own output (with face.test_time_flip, the mirror's too)
         probabilities = torch.softmax(model({"crop": crops, "landmarks": marks}) / temperature, dim=1)[0].numpy()
-    with GradCAM(model=wrapped, target_layers=[target_layer(model)]) as cam:
+    with GradCAM(model=wrapped, target_layers=target_layers(model)) as cam:
         heat = cam(input_tensor=images, targets=None)[0]
     return heat, probabilities
 
@@ -74,7 +75,7 @@ def explanation_png(crop: np.ndarray, heat: np.ndarray, probabilities: np.ndarra
     return figure_png(figure)
 
 
-def explain_image(model: FaceEmotionNet, meta: dict, image_path: str) -> tuple[bytes, np.ndarray, Face]:
+def explain_image(model: FaceEmotionNet | FaceEnsemble, meta: dict, image_path: str) -> tuple[bytes, np.ndarray, Face]:
     """Detect, crop (as the checkpoint's ``meta`` says) and explain one image: ``(PNG bytes,
     calibrated probabilities, face)``."""
     face = preprocessor_for(FaceFeatureConfig(**meta["config"]["features"])).process(load_image(image_path), image_path)

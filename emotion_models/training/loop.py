@@ -313,7 +313,7 @@ def fit(trainer: Trainer, train_loader: DataLoader, val_loader: DataLoader, file
         report(f"resuming from {files.resume}: {progress.epoch} of {config.epochs} epochs done"
                + (", selection finished" if progress.stopped or progress.refit_epoch is not None else ""))
         save_checkpoint(files.checkpoint, progress.best_state, progress.best_meta)  # DVC removes outputs it reruns
-        _write_history(files.history, progress.history)
+        write_history(files.history, progress.history)
         if progress.refit_epoch is not None:
             return progress.history
     report(f"training on {trainer.device} for up to {config.epochs} epochs")
@@ -335,7 +335,7 @@ def fit(trainer: Trainer, train_loader: DataLoader, val_loader: DataLoader, file
         metrics = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, val_f1,
                                learning_rate, time.perf_counter() - start)
         progress.history.append(metrics)
-        _write_history(files.history, progress.history)
+        write_history(files.history, progress.history)
         report(f"epoch {epoch}: train loss {train_loss:.3f} acc {train_acc:.3f} | "
                f"val loss {val_loss:.3f} acc {val_acc:.3f} f1 {val_f1:.3f} | {metrics.seconds:.1f}s")
         if score > progress.best:
@@ -379,7 +379,7 @@ def refit(trainer: Trainer, train_loader: DataLoader, learning_rates: list[float
     save_checkpoint(files.checkpoint, trainer.model, meta)
 
 
-def _write_history(path: Path, history: list[EpochMetrics]) -> None:
+def write_history(path: Path, history: list[EpochMetrics]) -> None:
     rows = [asdict(h) for h in history]
     with atomic.atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
