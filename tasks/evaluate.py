@@ -332,6 +332,18 @@ def corpus_sizes_in_test_split(spec: ModelSpec, manifest: pl.DataFrame) -> dict[
     return dict(test.group_by("dataset").len().iter_rows())
 
 
+def members_note(meta: dict) -> list[str]:
+    """The report's line on a model of several networks (``face.members``); none for one network."""
+    members = meta.get("members")
+    if not members:
+        return []
+    seeds = ", ".join(str(m["seed"]) for m in members)
+    alone = " / ".join(f"{m['val_accuracy']:.3f}" for m in members)
+    return [f"The model is {len(members)} networks (seeds {seeds}), each pretrained and fine-tuned on its own, "
+            f"their probabilities averaged: validation accuracy {alone} alone, {meta['val_accuracy']:.3f} together. "
+            "The training curves are the members' mean per epoch."]
+
+
 def report_extras(spec: ModelSpec, params: Params) -> dict:
     """Extra content of a model's evaluation report (keyword arguments of ``evaluate``): the
     audio model's cross-validation and peers, the face model's cross-validation, video-frame check, backbones
@@ -348,7 +360,7 @@ def report_extras(spec: ModelSpec, params: Params) -> dict:
         backbones = backbone_comparison_section(paths.FACE_BACKBONE_MEASUREMENTS, corpus_sizes_in_test_split(spec, manifest))
         return {"sections": [*extras.get("sections", []), video_frame_section(check), *([backbones] if backbones else [])],
                 "summary": {**extras.get("summary", {}), "video_frame_check": check},
-                "gallery": evaluation_gallery(spec, params, params.face.gallery_size)}
+                "gallery": evaluation_gallery(spec, params, params.face.gallery_size), "notes": members_note(meta)}
     if spec.name == "video":
         return {"sections": ablation_sections(spec, params)}
     return {}

@@ -91,6 +91,7 @@ def test_face_outputs_are_well_formed(pipeline_project):
     assert [m["path"] for m in meta["pretrained"]] == ["models/face/pretrain/model.pt",
                                                        "models/face/pretrain/member-1/model.pt"]
     assert [m["seed"] for m in meta["members"]] == [42, 43] and meta["train_clips"] > pretrained[0]["train_clips"]
+    assert "The model is 2 networks (seeds 42, 43)" in html  # the report says what the model is
     train_subjects = set(manifest.filter((pl.col("dataset") == "ck_plus") & (pl.col("split") == "train"))["speaker_id"])
     assert not train_subjects & set(test_faces["speaker_id"])
     # CK+ subject cross-validation (face.evaluation): every subject tested once, by a fold that never saw it
