@@ -16,6 +16,21 @@ corpora enabled, ``data.root`` pointing at the datasets) inside WORK, then the a
 ``table`` prints accuracy per protocol for: the baseline (no CASIA), + CASIA in training, + speaker
 normalisation, + each waveform transform alone, + the kept ones together; and the accuracy of
 speaker-normalised test groups of k clips against the single-clip path (the threshold N).
+
+The logistic regression and the model's head did not always agree about a transform, so the
+choice is made with the head itself (the training and folds of tasks/cross_validate.py):
+
+    python scripts/voice_experiments.py seeds WORK --recipes none reverb pitch+speed --seeds 42 43 44 45 46
+
+trains the head on every leave-one-corpus-out fold for each recipe (waveform transforms joined by
+``+``; ``none``: clean clips only) and seed (the seed also draws the folds' validation speakers),
+on one thread, and prints each recipe's per-corpus means and its paired difference from the first
+recipe (mean and standard error over the seeds); WORK/seeds.json keeps every fold's accuracy.
+The corpora are all clean studio speech, so a left-out corpus never tests a room: with
+``--unseen-rooms`` each fold's test speakers are also scored on reverberated copies made with
+another seed and longer reverberation (``--rooms-seed 1 --rooms-rt60 0.3 1.2``: rooms the training
+copies never drew), extracted once into WORK/data/features/unseen_rooms and speaker-normalised as
+a video's windows are.
 """
 
 from __future__ import annotations
@@ -187,17 +202,116 @@ def table(work: Path, transforms: list[str], recipes: bool = True, together: boo
               + f" | {100 * loco:.1f} |", flush=True)
 
 
+def unseen_rooms_store(params, seed: int, rt60: tuple[float, float]):
+    """Every clip reverberated in rooms the training copies never drew (the reverb transform with
+    another ``seed`` and ``rt60`` seconds), extracted once into the working folder's
+    data/features/unseen_rooms and normalised as the clean store."""
+    from emotion_models.features.audio_augment import copy_id, transform_key
+    from emotion_models.features.normalise import SpeakerNormalisedStore
+    from emotion_models.features.shards import FeatureStore, extract
+    from emotion_models.nets.audio import AudioSpec
+    from tasks.features import manifest_rows
+
+    spec = AudioSpec()
+    rooms = params.audio.waveform_augment.model_copy(update={"seed": seed, "reverb_rt60": rt60})
+    rooms_params = params.model_copy(update={"audio": params.audio.model_copy(update={"waveform_augment": rooms})})
+    root, key = Path("data/features/unseen_rooms").resolve(), transform_key(params.audio.features, rooms, "reverb")
+    store = (SpeakerNormalisedStore(root, key, spec.array_format, params.audio.normalise.min_clips)
+             if params.audio.normalise.by == "speaker" else FeatureStore(root, key, spec.array_format))
+    rows = [{**row, "clip_id": copy_id(row["clip_id"], "reverb")}
+            for row in manifest_rows(spec, pl.read_parquet("data/manifest.parquet"))]
+    extracted, rejected = extract(rows, spec.augmented_featuriser(rooms_params, "reverb"), store,
+                                  params.audio.features.workers, params.audio.features.shard_rows)
+    print(f"unseen rooms: {extracted} copies extracted, {rejected} rejected", flush=True)
+    return store
+
+
+def head_seeds(work: Path, recipes: list[str], seeds: list[int],
+               rooms: tuple[int, tuple[float, float]] | None = None) -> None:
+    """The model's own head on the leave-one-corpus-out folds, per recipe and seed; with ``rooms``
+    (seed, RT60 range) each fold's test speakers are also scored in unseen rooms (see the module's doc)."""
+    import json
+    import tempfile
+
+    import torch
+
+    from emotion_models.features.audio_augment import copy_id
+    from emotion_models.nets.audio import AudioSpec
+    from tasks.cross_validate import corpus_speakers, fold_labels, protocol_folds
+    from tasks.evaluate import score_store
+    from tasks.train import TrainingRun, train_model
+
+    params = load_params(work / "params.yaml")
+    os.chdir(work)
+    torch.set_num_threads(1)
+    spec = AudioSpec()
+    room_store = unseen_rooms_store(params, *rooms) if rooms else None
+    manifest = pl.read_parquet("data/manifest.parquet").filter(~pl.col("composed"))
+    clips = manifest.filter(pl.col("modality") == "audio")
+    datasets = dict(zip(clips["clip_id"], clips["dataset"]))
+    tests = ["clean"] + (["unseen rooms"] if rooms else [])
+    runs: dict[str, dict[int, dict[str, dict[str, float]]]] = {}  # recipe -> seed -> test -> corpus -> accuracy
+    for recipe in recipes:
+        transforms = [] if recipe == "none" else recipe.split("+")
+        audio = params.audio.model_copy(update={"waveform_augment": params.audio.waveform_augment.model_copy(
+            update={"transforms": transforms})})
+        for seed in seeds:
+            run = params.model_copy(update={"seed": seed, "audio": audio})
+            folds = protocol_folds(corpus_speakers(manifest, "audio", seed), CrossValidationConfig(leave_corpus_out=True),
+                                   params.data.split.val_fraction, params.data.split.min_speakers)
+            result = runs.setdefault(recipe, {}).setdefault(seed, {test: {} for test in tests})
+            for fold in folds:
+                labels = fold_labels(clips, fold)
+                with tempfile.TemporaryDirectory() as tmp:
+                    train_model(spec, run, TrainingRun(out_dir=Path(tmp), splits=labels), lambda _: None)
+                    model, meta = spec.load(Path(tmp) / "model.pt")
+                    result["clean"][fold.name] = score_store(spec, run, spec.store(run), labels["test"], datasets,
+                                                             model, meta)[0]["accuracy"]
+                    if room_store is not None:  # the same features of other waveforms: its key, not the clean one
+                        result["unseen rooms"][fold.name] = score_store(
+                            spec, run, room_store, {copy_id(c, "reverb"): y for c, y in labels["test"].items()},
+                            {copy_id(c, "reverb"): d for c, d in datasets.items()}, model,
+                            {**meta, "feature_key": room_store.key})[0]["accuracy"]
+            print(f"{recipe} seed {seed}: " + "; ".join(
+                f"{test} " + ", ".join(f"{c} {100 * a:.1f}" for c, a in result[test].items()) for test in tests), flush=True)
+            (work / "seeds.json").write_text(json.dumps(runs, indent=1))
+    for test in tests:
+        first = runs[recipes[0]]
+        corpora = sorted(first[seeds[0]][test])
+        print(f"\nleave one corpus out, {test}:")
+        print("| recipe | " + " | ".join(corpora) + f" | mean | paired difference from {recipes[0]} |")
+        print("|---" * (len(corpora) + 3) + "|")
+        for recipe, by_seed in runs.items():
+            means = [statistics.mean(by_seed[s][test][c] for s in seeds) for c in corpora]
+            differences = [100 * (statistics.mean(by_seed[s][test].values()) - statistics.mean(first[s][test].values()))
+                           for s in seeds]
+            spread = statistics.stdev(differences) / len(seeds) ** 0.5 if len(seeds) > 1 else 0.0
+            print(f"| {recipe} | " + " | ".join(f"{100 * m:.1f}" for m in means) +
+                  f" | {100 * statistics.mean(means):.1f} | {statistics.mean(differences):+.1f} ± {spread:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["extract", "table", "threshold"])
+    parser.add_argument("command", choices=["extract", "table", "threshold", "seeds"])
     parser.add_argument("work", type=Path, help="working folder with params.yaml (never the project's data/)")
     parser.add_argument("--transforms", nargs="*", default=ALL_TRANSFORMS)
     parser.add_argument("--no-recipes", action="store_true", help="table: only the rows with transforms")
     parser.add_argument("--together", action="store_true", help="table: the transforms together, not one at a time")
+    parser.add_argument("--recipes", nargs="+", default=["none", "reverb"],
+                        help="seeds: transform sets, joined by + ('none': clean clips only); the first is the reference")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44, 45, 46], help="seeds: the seeds")
+    parser.add_argument("--unseen-rooms", action="store_true",
+                        help="seeds: also score each left-out corpus reverberated in rooms training never drew")
+    parser.add_argument("--rooms-seed", type=int, default=1, help="seeds --unseen-rooms: the rooms' seed")
+    parser.add_argument("--rooms-rt60", nargs=2, type=float, default=[0.3, 1.2], metavar=("MIN", "MAX"),
+                        help="seeds --unseen-rooms: the rooms' reverberation times (s)")
     options = parser.parse_args()
     work = options.work.resolve()
     if options.command == "extract":
         extract(work, options.transforms)
+    elif options.command == "seeds":
+        rooms = (options.rooms_seed, tuple(options.rooms_rt60)) if options.unseen_rooms else None
+        head_seeds(work, options.recipes, options.seeds, rooms)
     elif options.command == "table":
         table(work, options.transforms, not options.no_recipes, options.together)
     else:

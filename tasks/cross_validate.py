@@ -135,13 +135,17 @@ def speaker_list(speakers: frozenset[Speaker]) -> list[str]:
     return sorted(names) + counts
 
 
+def fold_labels(clips: pl.DataFrame, fold: Fold) -> dict[str, dict[str, int]]:
+    """The fold's "train", "val" and "test" clips (clip_id -> label), by their speakers."""
+    speaker = list(zip(clips["corpus"].to_list(), clips["speaker_id"].to_list()))
+    return {part: {clip: label for clip, label, who in zip(clips["clip_id"], clips["label"], speaker) if who in members}
+            for part, members in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
+
+
 def run_fold(spec: ModelSpec, params: Params, fold: Fold, clips: pl.DataFrame,
              report: Callable[[str], None]) -> dict:
     """Train on the fold's training speakers, select on its validation speakers, test on the rest."""
-    speaker = list(zip(clips["corpus"].to_list(), clips["speaker_id"].to_list()))
-    labels = {part: {clip: label for clip, label, who in zip(clips["clip_id"], clips["label"], speaker)
-                     if who in members}
-              for part, members in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
+    labels = fold_labels(clips, fold)
     datasets = dict(zip(clips["clip_id"].to_list(), clips["dataset"].to_list()))
     report(f"{fold.protocol} {fold.name}: test {speaker_list(fold.test)}, validation {speaker_list(fold.val)}")
     with tempfile.TemporaryDirectory() as tmp:
