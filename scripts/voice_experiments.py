@@ -207,17 +207,16 @@ def unseen_rooms_store(params, seed: int, rt60: tuple[float, float]):
     another ``seed`` and ``rt60`` seconds), extracted once into the working folder's
     data/features/unseen_rooms and normalised as the clean store."""
     from emotion_models.features.audio_augment import copy_id, transform_key
-    from emotion_models.features.normalise import SpeakerNormalisedStore
-    from emotion_models.features.shards import FeatureStore, extract
+    from emotion_models.features.shards import extract
     from emotion_models.nets.audio import AudioSpec
     from tasks.features import manifest_rows
 
     spec = AudioSpec()
     rooms = params.audio.waveform_augment.model_copy(update={"seed": seed, "reverb_rt60": rt60})
     rooms_params = params.model_copy(update={"audio": params.audio.model_copy(update={"waveform_augment": rooms})})
-    root, key = Path("data/features/unseen_rooms").resolve(), transform_key(params.audio.features, rooms, "reverb")
-    store = (SpeakerNormalisedStore(root, key, spec.array_format, params.audio.normalise.min_clips)
-             if params.audio.normalise.by == "speaker" else FeatureStore(root, key, spec.array_format))
+    # the model's own store rule (normalised as audio.normalise says), at a root of the script's
+    store = spec._store(rooms_params, Path("data/features/unseen_rooms").resolve(),
+                        transform_key(params.audio.features, rooms, "reverb"))
     rows = [{**row, "clip_id": copy_id(row["clip_id"], "reverb")}
             for row in manifest_rows(spec, pl.read_parquet("data/manifest.parquet"))]
     extracted, rejected = extract(rows, spec.augmented_featuriser(rooms_params, "reverb"), store,
@@ -249,6 +248,7 @@ def head_seeds(work: Path, recipes: list[str], seeds: list[int],
     manifest = pl.read_parquet("data/manifest.parquet").filter(~pl.col("composed"))
     clips = manifest.filter(pl.col("modality") == "audio")
     datasets = dict(zip(clips["clip_id"], clips["dataset"]))
+    room_datasets = {copy_id(clip, "reverb"): dataset for clip, dataset in datasets.items()}
     tests = ["clean"] + (["unseen rooms"] if rooms else [])
     runs: dict[str, dict[int, dict[str, dict[str, float]]]] = {}  # recipe -> seed -> test -> corpus -> accuracy
     for recipe in recipes:
@@ -270,7 +270,7 @@ def head_seeds(work: Path, recipes: list[str], seeds: list[int],
                     if room_store is not None:  # the same features of other waveforms: its key, not the clean one
                         result["unseen rooms"][fold.name] = score_store(
                             spec, run, room_store, {copy_id(c, "reverb"): y for c, y in labels["test"].items()},
-                            {copy_id(c, "reverb"): d for c, d in datasets.items()}, model,
+                            room_datasets, model,
                             {**meta, "feature_key": room_store.key})[0]["accuracy"]
             print(f"{recipe} seed {seed}: " + "; ".join(
                 f"{test} " + ", ".join(f"{c} {100 * a:.1f}" for c, a in result[test].items()) for test in tests), flush=True)
