@@ -111,10 +111,11 @@ class TrainConfig(Strict):
     # Mixup (Zhang et al. 2018): each batch is blended with a shuffled copy of itself, weight ~ Beta(a, a).
     mixup_alpha: float = Field(0.0, ge=0)
     # Sampling of training rows each epoch: "none" (every row once), "class" (each class equally
-    # likely) or "corpus_class" (each corpus equally likely, each class within it too), drawn with
-    # replacement; `epoch_samples` draws per epoch (null: as many as there are training rows).
-    # A balanced sampler already evens the classes, so the loss is then not class-weighted.
-    balance: Literal["none", "class", "corpus_class"] = "none"
+    # likely), "corpus" (each corpus equally likely, its classes as often as they occur in it) or
+    # "corpus_class" (each corpus equally likely, each class within it too), drawn with replacement;
+    # `epoch_samples` draws per epoch (null: as many as there are training rows).
+    # With a balanced sampler the loss is not class-weighted.
+    balance: Literal["none", "class", "corpus", "corpus_class"] = "none"
     epoch_samples: int | None = Field(None, gt=0)
     # After the epoch is chosen on the validation speakers, train again from the same start on the
     # training and validation speakers together for that many epochs (same learning rates) and

@@ -37,7 +37,7 @@ def test_repository_params_load():
     params = load_params(REPO / "params.yaml")
     assert params.audio.backbone.name == "resnet18"
     assert params.face.backbone.name == "compact_cnn_16"
-    assert params.face.pretrain.datasets == ["fer2013", "raf_db"] and params.face.train.balance == "corpus_class"
+    assert params.face.pretrain.datasets == ["fer2013", "raf_db"] and params.face.train.balance == "corpus"
     assert params.data.split.test_fraction == 0.15
 
 

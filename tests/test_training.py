@@ -114,22 +114,37 @@ def test_speaker_folds_need_enough_speakers():
         corpus_folds(speakers, 0.15)
 
 
-def test_corpus_class_balance_gives_each_corpus_and_class_its_share():
-    # a large corpus with a frequent class, a small corpus with two classes
-    labels = {f"big{i}": 0 if i < 900 else 1 for i in range(1000)} | {f"small{i}": i % 2 for i in range(20)}
-    corpora = {clip: "big" if clip.startswith("big") else "small" for clip in labels}
-    repeats = balanced_repeats(labels, corpora, "corpus_class", 40_000, np.random.default_rng(0))
+# a large corpus with a frequent class, a small corpus with two classes
+SKEWED_LABELS = {f"big{i}": 0 if i < 900 else 1 for i in range(1000)} | {f"small{i}": i % 2 for i in range(20)}
+SKEWED_CORPORA = {clip: "big" if clip.startswith("big") else "small" for clip in SKEWED_LABELS}
+
+
+def _drawn(balance: str) -> tuple[dict[str, int], Counter]:
+    """One epoch's 40,000 draws of the skewed corpora: the repeats, and the draws per (corpus, class)."""
+    repeats = balanced_repeats(SKEWED_LABELS, SKEWED_CORPORA, balance, 40_000, np.random.default_rng(0))
     drawn = Counter()
     for clip, times in repeats.items():
-        drawn[corpora[clip], labels[clip]] += times
+        drawn[SKEWED_CORPORA[clip], SKEWED_LABELS[clip]] += times
+    return repeats, drawn
+
+
+def test_corpus_class_balance_gives_each_corpus_and_class_its_share():
+    repeats, drawn = _drawn("corpus_class")
     assert sum(drawn.values()) == 40_000
     for group in [("big", 0), ("big", 1), ("small", 0), ("small", 1)]:
         assert abs(drawn[group] / 40_000 - 0.25) < 0.02, drawn
-    by_class = balanced_repeats(labels, corpora, "class", 40_000, np.random.default_rng(0))
-    class_share = sum(t for c, t in by_class.items() if labels[c] == 1) / 40_000
-    assert abs(class_share - 0.5) < 0.02
-    again = balanced_repeats(labels, corpora, "corpus_class", 40_000, np.random.default_rng(0))
-    assert again == repeats  # the same seed and epoch draw the same rows
+    _, by_class = _drawn("class")
+    assert abs((by_class["big", 1] + by_class["small", 1]) / 40_000 - 0.5) < 0.02
+    assert _drawn("corpus_class")[0] == repeats  # the same seed and epoch draw the same rows
+
+
+def test_corpus_balance_evens_corpora_and_keeps_each_corpus_class_mix():
+    # the face fine-tune's draws: CK+ as often as FER2013, FER2013's classes as frequent as they are in it
+    _, drawn = _drawn("corpus")
+    assert sum(drawn.values()) == 40_000
+    assert abs((drawn["small", 0] + drawn["small", 1]) / 40_000 - 0.5) < 0.02, drawn
+    assert abs(drawn["big", 0] / (drawn["big", 0] + drawn["big", 1]) - 0.9) < 0.02, drawn
+    assert abs(drawn["small", 0] / (drawn["small", 0] + drawn["small", 1]) - 0.5) < 0.03, drawn
 
 
 def test_shard_dataset_yields_the_balanced_draws(tmp_path):

@@ -14,24 +14,29 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from emotion_models.features.shards import FeatureStore
 
 Sample = dict[str, object]
-Balance = Literal["none", "class", "corpus_class"]
+Balance = Literal["none", "class", "corpus", "corpus_class"]
 
 
 def balanced_repeats(labels: dict[str, int], corpora: dict[str, str], balance: Balance, samples: int,
                      rng: np.random.Generator) -> dict[str, int]:
     """How often each clip is drawn in one epoch of ``samples`` draws with replacement.
 
-    "class": every class is equally likely; "corpus_class": every corpus is equally likely and,
-    within it, every class, so a large corpus does not drown a small one nor a frequent class a rare one.
+    "class": every class is equally likely; "corpus": every corpus is equally likely, its classes as
+    often as they occur in it; "corpus_class": every corpus is equally likely and, within it, every
+    class, so a large corpus does not drown a small one nor a frequent class a rare one.
     """
     ids = sorted(labels)
-    groups = [(labels[i],) if balance == "class" else (corpora[i], labels[i]) for i in ids]
-    group_size = Counter(groups)
-    if balance == "class":
-        weights = np.array([1.0 / (len(group_size) * group_size[g]) for g in groups])
+    if balance == "corpus":
+        corpus_size = Counter(corpora[i] for i in ids)
+        weights = np.array([1.0 / (len(corpus_size) * corpus_size[corpora[i]]) for i in ids])
     else:
-        classes_in = Counter(corpus for corpus, _ in group_size)
-        weights = np.array([1.0 / (len(classes_in) * classes_in[g[0]] * group_size[g]) for g in groups])
+        groups = [(labels[i],) if balance == "class" else (corpora[i], labels[i]) for i in ids]
+        group_size = Counter(groups)
+        if balance == "class":
+            weights = np.array([1.0 / (len(group_size) * group_size[g]) for g in groups])
+        else:
+            classes_in = Counter(corpus for corpus, _ in group_size)
+            weights = np.array([1.0 / (len(classes_in) * classes_in[g[0]] * group_size[g]) for g in groups])
     draws = np.bincount(rng.choice(len(ids), size=samples, p=weights / weights.sum()), minlength=len(ids))
     return {clip_id: int(n) for clip_id, n in zip(ids, draws) if n}
 
