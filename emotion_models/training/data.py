@@ -26,17 +26,15 @@ def balanced_repeats(labels: dict[str, int], corpora: dict[str, str], balance: B
     class, so a large corpus does not drown a small one nor a frequent class a rare one.
     """
     ids = sorted(labels)
-    if balance == "corpus":
-        corpus_size = Counter(corpora[i] for i in ids)
-        weights = np.array([1.0 / (len(corpus_size) * corpus_size[corpora[i]]) for i in ids])
-    else:
-        groups = [(labels[i],) if balance == "class" else (corpora[i], labels[i]) for i in ids]
-        group_size = Counter(groups)
-        if balance == "class":
-            weights = np.array([1.0 / (len(group_size) * group_size[g]) for g in groups])
-        else:
-            classes_in = Counter(corpus for corpus, _ in group_size)
-            weights = np.array([1.0 / (len(classes_in) * classes_in[g[0]] * group_size[g]) for g in groups])
+    if balance == "corpus_class":
+        group_size = Counter((corpora[i], labels[i]) for i in ids)
+        classes_in = Counter(corpus for corpus, _ in group_size)
+        weights = np.array([1.0 / (len(classes_in) * classes_in[corpora[i]] * group_size[corpora[i], labels[i]])
+                            for i in ids])
+    else:  # one level: every class ("class") or every corpus ("corpus") equally likely
+        group_of = labels if balance == "class" else corpora
+        group_size = Counter(group_of[i] for i in ids)
+        weights = np.array([1.0 / (len(group_size) * group_size[group_of[i]]) for i in ids])
     draws = np.bincount(rng.choice(len(ids), size=samples, p=weights / weights.sum()), minlength=len(ids))
     return {clip_id: int(n) for clip_id, n in zip(ids, draws) if n}
 
