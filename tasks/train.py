@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-from sklearn.metrics import f1_score
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -35,6 +34,7 @@ from emotion_models.training.loop import (
     EpochMetrics,
     RunFiles,
     Trainer,
+    accuracy_and_macro_f1,
     class_weights,
     fit,
     load_checkpoint,
@@ -224,19 +224,15 @@ def train_ensemble(spec: ModelSpec, params: Params, run: TrainingRun = TrainingR
     val_loader = make_loader(ShardDataset(store, spec.arrays(params), val_labels), train_config.batch_size,
                              train_config.num_workers, device)
     logits, labels, _ = predict_logits(ensemble, val_loader, device)
-    predicted = logits.argmax(1)
-    scores = ({"accuracy": float(np.mean(predicted == labels)),
-               "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0))}
-              if len(labels) else {"accuracy": float("nan"), "macro_f1": float("nan")})
+    accuracy, macro_f1 = accuracy_and_macro_f1(labels, logits.argmax(1))
+    report(f"{spec.name}: {count} members, validation accuracy "
+           + " and ".join(f"{m['val_accuracy']:.3f}" for m in members) + f" alone, {accuracy:.3f} together")
     summary = [{key: meta.get(key) for key in ("seed", "epoch", "val_accuracy", "val_macro_f1", "pretrained")}
                for meta in members]
     meta = {**members[0], "config": config, "seed": params.seed, "epoch": ", ".join(str(m["epoch"]) for m in members),
-            "val_accuracy": scores["accuracy"], "val_macro_f1": scores["macro_f1"],
+            "val_accuracy": accuracy, "val_macro_f1": macro_f1,
             "pretrained": [m["pretrained"] for m in members], "members": summary}
-    checkpoint = save_checkpoint(out_dir / "model.pt", ensemble, meta)
-    report(f"{spec.name}: {count} members, validation accuracy "
-           + " and ".join(f"{m['val_accuracy']:.3f}" for m in members) + f" alone, {scores['accuracy']:.3f} together")
-    calibrate_checkpoint(spec, checkpoint, val_loader, device, report)
+    save_checkpoint(out_dir / "model.pt", ensemble, {**meta, **fitted_calibration(spec, logits, labels, report)})
     history = mean_history(histories)
     write_history(out_dir / "history.csv", history)
     for member in range(count):
@@ -293,13 +289,19 @@ def calibrate_checkpoint(spec: ModelSpec, checkpoint: Path, val_loader: DataLoad
     meta (``temperature``, ``calibration``); returns that record."""
     model, meta = spec.load(checkpoint)
     logits, labels, _ = predict_logits(model, val_loader, device)
+    fitted = fitted_calibration(spec, logits, labels, report)
+    save_checkpoint(checkpoint, model, {**meta, **fitted})
+    return fitted
+
+
+def fitted_calibration(spec: ModelSpec, logits: np.ndarray, labels: np.ndarray, report: Callable[[str], None]) -> dict:
+    """The checkpoint meta of the temperature fitted on validation ``logits`` (``calibrate``), reported."""
     fitted = calibrate(logits, labels)
     found = fitted["calibration"]
     report(f"{spec.name}: {found['note']}" if "note" in found else
            f"{spec.name}: temperature {fitted['temperature']:.3f} on {found['clips']} validation clips "
            f"(ECE {found['val_ece_before']:.3f} -> {found['val_ece_after']:.3f}, "
            f"NLL {found['nll_before']:.3f} -> {found['nll_after']:.3f})")
-    save_checkpoint(checkpoint, model, {**meta, **fitted})
     return fitted
 
 

@@ -158,8 +158,14 @@ def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, loss_f
     if not targets:
         return math.nan, math.nan, math.nan
     y_pred, y_true = torch.cat(predictions).numpy(), torch.cat(targets).numpy()
-    return (total_loss / len(y_true), float((y_pred == y_true).mean()),
-            float(f1_score(y_true, y_pred, average="macro", zero_division=0)))
+    return (total_loss / len(y_true), *accuracy_and_macro_f1(y_true, y_pred))
+
+
+def accuracy_and_macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
+    """The validation figures an epoch is selected on (NaN for no rows)."""
+    if not len(y_true):
+        return math.nan, math.nan
+    return float((y_pred == y_true).mean()), float(f1_score(y_true, y_pred, average="macro", zero_division=0))
 
 
 class Trainer:
