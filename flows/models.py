@@ -55,7 +55,8 @@ def evaluate_flow(model: str, params_path: str | None = None) -> dict:
     from tasks.evaluate import evaluate, report_extras
 
     spec, params = get_spec(model), load_params(params_path)
-    metrics = evaluate(spec, params, **report_extras(spec, params))
+    trained = spec.load()
+    metrics = evaluate(spec, params, trained, **report_extras(spec, params, trained))
     publish_markdown(f"{model}-metrics", metrics_markdown(f"{model} model: test split", metrics),
                      f"{model} model evaluation")
     return metrics

@@ -206,10 +206,9 @@ def unseen_rooms_store(params, seed: int, rt60: tuple[float, float]):
     """Every clip reverberated in rooms the training copies never drew (the reverb transform with
     another ``seed`` and ``rt60`` seconds), extracted once into the working folder's
     data/features/unseen_rooms and normalised as the clean store."""
-    from emotion_models.features.audio_augment import copy_id, transform_key
-    from emotion_models.features.shards import extract
+    from emotion_models.features.audio_augment import transform_key
     from emotion_models.nets.audio import AudioSpec
-    from tasks.features import manifest_rows
+    from tasks.features import extract_copies, manifest_rows
 
     spec = AudioSpec()
     rooms = params.audio.waveform_augment.model_copy(update={"seed": seed, "reverb_rt60": rt60})
@@ -217,10 +216,8 @@ def unseen_rooms_store(params, seed: int, rt60: tuple[float, float]):
     # the model's own store rule (normalised as audio.normalise says), at a root of the script's
     store = spec._store(rooms_params, Path("data/features/unseen_rooms").resolve(),
                         transform_key(params.audio.features, rooms, "reverb"))
-    rows = [{**row, "clip_id": copy_id(row["clip_id"], "reverb")}
-            for row in manifest_rows(spec, pl.read_parquet("data/manifest.parquet"))]
-    extracted, rejected = extract(rows, spec.augmented_featuriser(rooms_params, "reverb"), store,
-                                  params.audio.features.workers, params.audio.features.shard_rows)
+    extracted, rejected = extract_copies(spec, rooms_params, "reverb", store,
+                                         manifest_rows(spec, pl.read_parquet("data/manifest.parquet")))
     print(f"unseen rooms: {extracted} copies extracted, {rejected} rejected", flush=True)
     return store
 
@@ -230,15 +227,13 @@ def head_seeds(work: Path, recipes: list[str], seeds: list[int],
     """The model's own head on the leave-one-corpus-out folds, per recipe and seed; with ``rooms``
     (seed, RT60 range) each fold's test speakers are also scored in unseen rooms (see the module's doc)."""
     import json
-    import tempfile
 
     import torch
 
     from emotion_models.features.audio_augment import copy_id
     from emotion_models.nets.audio import AudioSpec
-    from tasks.cross_validate import corpus_speakers, fold_labels, protocol_folds
+    from tasks.cross_validate import corpus_speakers, fold_labels, protocol_folds, train_fold
     from tasks.evaluate import score_store
-    from tasks.train import TrainingRun, train_model
 
     params = load_params(work / "params.yaml")
     os.chdir(work)
@@ -262,16 +257,13 @@ def head_seeds(work: Path, recipes: list[str], seeds: list[int],
             result = runs.setdefault(recipe, {}).setdefault(seed, {test: {} for test in tests})
             for fold in folds:
                 labels = fold_labels(clips, fold)
-                with tempfile.TemporaryDirectory() as tmp:
-                    train_model(spec, run, TrainingRun(out_dir=Path(tmp), splits=labels), lambda _: None)
-                    model, meta = spec.load(Path(tmp) / "model.pt")
-                    result["clean"][fold.name] = score_store(spec, run, spec.store(run), labels["test"], datasets,
-                                                             model, meta)[0]["accuracy"]
-                    if room_store is not None:  # the same features of other waveforms: its key, not the clean one
-                        result["unseen rooms"][fold.name] = score_store(
-                            spec, run, room_store, {copy_id(c, "reverb"): y for c, y in labels["test"].items()},
-                            room_datasets, model,
-                            {**meta, "feature_key": room_store.key})[0]["accuracy"]
+                model, meta, _ = train_fold(spec, run, labels, lambda _: None)
+                result["clean"][fold.name] = score_store(spec, run, spec.store(run), labels["test"], datasets,
+                                                         model, meta)[0]["accuracy"]
+                if room_store is not None:  # the same features of other waveforms: its key, not the clean one
+                    result["unseen rooms"][fold.name] = score_store(
+                        spec, run, room_store, {copy_id(c, "reverb"): y for c, y in labels["test"].items()},
+                        room_datasets, model, {**meta, "feature_key": room_store.key})[0]["accuracy"]
             print(f"{recipe} seed {seed}: " + "; ".join(
                 f"{test} " + ", ".join(f"{c} {100 * a:.1f}" for c, a in result[test].items()) for test in tests), flush=True)
             (work / "seeds.json").write_text(json.dumps(runs, indent=1))

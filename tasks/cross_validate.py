@@ -40,6 +40,7 @@ from typing import Annotated, Literal
 import numpy as np
 import polars as pl
 import typer
+from torch import nn
 
 from emotion_models import atomic, paths
 from emotion_models.data.splits import held_out_count, speaker_order
@@ -48,6 +49,7 @@ from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import CrossValidationConfig, Params, load_params
 from emotion_models.reports.evaluation import LEAVE_CORPUS_OUT, classification_metrics
 from emotion_models.training.calibration import expected_calibration_error, softmax
+from emotion_models.training.loop import EpochMetrics
 from tasks.evaluate import configured_protocols, score_store
 from tasks.train import TrainingRun, train_model
 
@@ -142,17 +144,25 @@ def fold_labels(clips: pl.DataFrame, fold: Fold) -> dict[str, dict[str, int]]:
             for part, members in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
 
 
+def train_fold(spec: ModelSpec, params: Params, labels: dict[str, dict[str, int]],
+               report: Callable[[str], None]) -> tuple[nn.Module, dict, list[EpochMetrics]]:
+    """Train on ``labels["train"]``, select on ``labels["val"]``; the model, its meta and its history
+    (the checkpoint lives only as long as the call)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        history = train_model(spec, params, TrainingRun(out_dir=Path(tmp), splits=labels), report)
+        model, meta = spec.load(Path(tmp) / "model.pt")
+    return model, meta, history
+
+
 def run_fold(spec: ModelSpec, params: Params, fold: Fold, clips: pl.DataFrame,
              report: Callable[[str], None]) -> dict:
     """Train on the fold's training speakers, select on its validation speakers, test on the rest."""
     labels = fold_labels(clips, fold)
     datasets = dict(zip(clips["clip_id"].to_list(), clips["dataset"].to_list()))
     report(f"{fold.protocol} {fold.name}: test {speaker_list(fold.test)}, validation {speaker_list(fold.val)}")
-    with tempfile.TemporaryDirectory() as tmp:
-        history = train_model(spec, params, TrainingRun(out_dir=Path(tmp), splits=labels), report)
-        model, meta = spec.load(Path(tmp) / "model.pt")
-        metrics, _, y_true, y_pred, logits = score_store(spec, params, spec.store(params), labels["test"], datasets,
-                                                         model, meta)
+    model, meta, history = train_fold(spec, params, labels, report)
+    metrics, _, y_true, y_pred, logits = score_store(spec, params, spec.store(params), labels["test"], datasets,
+                                                     model, meta)
     report(f"{fold.protocol} {fold.name}: accuracy {metrics['accuracy']:.3f} macro-F1 {metrics['macro_f1']:.3f}")
     return {"protocol": fold.protocol, "fold": fold.name, "test_speakers": speaker_list(fold.test),
             "val_speakers": speaker_list(fold.val),

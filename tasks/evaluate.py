@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
+from torch import nn
 
 from emotion_models import atomic, paths
 from emotion_models.data.datasets import Reject, corpus_language, get_adapter
@@ -67,11 +68,12 @@ def score_store(spec: ModelSpec, params: Params, store: FeatureStore, labels: di
     return metrics, ids, y_true.tolist(), logits.argmax(1).tolist() if len(ids) else [], logits
 
 
-def evaluate(spec: ModelSpec, params: Params, sections: list[dict] | None = None,
+def evaluate(spec: ModelSpec, params: Params, trained: tuple[nn.Module, dict], sections: list[dict] | None = None,
              gallery: list[dict] | None = None, notes: list[str] | None = None,
              summary: dict | None = None) -> dict:
-    """Evaluate on the speaker-independent test split; write reports/<name>/ (metrics.json, plots, HTML).
-    ``summary`` (e.g. cross-validation results) is added to metrics.json."""
+    """Evaluate ``trained`` (the model and its checkpoint meta, ``spec.load()``) on the speaker-independent
+    test split; write reports/<name>/ (metrics.json, plots, HTML). ``summary`` (e.g. cross-validation
+    results) is added to metrics.json."""
     manifest = pl.read_parquet(paths.MANIFEST)
     store = spec.store(params)
     labels = split_labels(spec, "test", manifest, include_composed=False)
@@ -79,7 +81,7 @@ def evaluate(spec: ModelSpec, params: Params, sections: list[dict] | None = None
     missing = len(set(labels) - extracted)
     labels = {k: v for k, v in labels.items() if k in extracted}
     datasets = dict(zip(manifest["clip_id"].to_list(), manifest["dataset"].to_list()))
-    model, meta = spec.load()
+    model, meta = trained
     metrics, ids, y_true, y_pred, logits = score_store(spec, params, store, labels, datasets, model, meta)
     metrics.update(rejected_test_clips=missing, trained_epoch=meta.get("epoch"),
                    val_accuracy=meta.get("val_accuracy"), train_clips=meta.get("train_clips"), **(summary or {}))
@@ -344,8 +346,8 @@ def members_note(meta: dict) -> list[str]:
             "The training curves are the members' mean per epoch."]
 
 
-def report_extras(spec: ModelSpec, params: Params) -> dict:
-    """Extra content of a model's evaluation report (keyword arguments of ``evaluate``): the
+def report_extras(spec: ModelSpec, params: Params, trained: tuple[nn.Module, dict]) -> dict:
+    """Extra content of ``trained``'s evaluation report (keyword arguments of ``evaluate``): the
     audio model's cross-validation and peers, the face model's cross-validation, video-frame check, backbones
     side by side and Grad-CAM gallery, the video model's per-modality ablations."""
     if spec.name == "audio":
@@ -354,13 +356,13 @@ def report_extras(spec: ModelSpec, params: Params) -> dict:
         from emotion_models.reports.gradcam import evaluation_gallery
 
         extras = cross_validation_extras(spec, params)
-        model, meta = spec.load()
+        model, meta = trained
         manifest = pl.read_parquet(paths.MANIFEST)
         check = video_frame_check(params, manifest, model, meta)
         backbones = backbone_comparison_section(paths.FACE_BACKBONE_MEASUREMENTS, corpus_sizes_in_test_split(spec, manifest))
         return {"sections": [*extras.get("sections", []), video_frame_section(check), *([backbones] if backbones else [])],
                 "summary": {**extras.get("summary", {}), "video_frame_check": check},
-                "gallery": evaluation_gallery(spec, params, params.face.gallery_size), "notes": members_note(meta)}
+                "gallery": evaluation_gallery(spec, params, params.face.gallery_size, model, meta), "notes": members_note(meta)}
     if spec.name == "video":
         return {"sections": ablation_sections(spec, params)}
     return {}

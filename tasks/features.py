@@ -9,7 +9,7 @@ import polars as pl
 
 from emotion_models import paths
 from emotion_models.features.audio_augment import copy_id
-from emotion_models.features.shards import extract
+from emotion_models.features.shards import FeatureStore, extract
 from emotion_models.nets.audio import AUGMENTED
 from emotion_models.nets.spec import ModelSpec
 from emotion_models.params import Params
@@ -43,7 +43,6 @@ def extract_augmented(spec: ModelSpec, params: Params, manifest: pl.DataFrame | 
                       progress: Callable[[int, int], None] | None = None) -> dict[str, tuple[int, int]]:
     """The audio clips' augmented copies (``audio.waveform_augment.transforms``, or ``transforms``), one
     incremental store per transform; (extracted, rejected) per transform."""
-    features = params.audio.features
     rows = manifest_rows(spec, manifest)
     paths.features_dir(AUGMENTED).mkdir(parents=True, exist_ok=True)  # the stage's out, empty without transforms
     transforms = params.audio.waveform_augment.transforms if transforms is None else transforms
@@ -52,10 +51,15 @@ def extract_augmented(spec: ModelSpec, params: Params, manifest: pl.DataFrame | 
         # once here, not in every worker at the same time (concurrent writers left a cache that crashed
         # the next process to load it, in a clean-clone CI run).
         import audiomentations  # noqa: F401
-    counts = {}
-    for transform in transforms:
-        copies = [{**row, "clip_id": copy_id(row["clip_id"], transform)} for row in rows]
-        counts[transform] = extract(copies, spec.augmented_featuriser(params, transform),
-                                    spec.augmented_store(params, transform), features.workers, features.shard_rows,
-                                    progress)
-    return counts
+    return {transform: extract_copies(spec, params, transform, spec.augmented_store(params, transform), rows, progress)
+            for transform in transforms}
+
+
+def extract_copies(spec: ModelSpec, params: Params, transform: str, store: FeatureStore, rows: list[dict],
+                   progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
+    """Every row's copy through ``transform`` (``params.audio.waveform_augment``'s settings) into ``store``;
+    (extracted, rejected)."""
+    features = params.audio.features
+    copies = [{**row, "clip_id": copy_id(row["clip_id"], transform)} for row in rows]
+    return extract(copies, spec.augmented_featuriser(params, transform), store, features.workers,
+                   features.shard_rows, progress)

@@ -381,3 +381,34 @@ def test_a_face_ensemble_trains_each_member_on_its_own_seed_and_averages_their_p
     heat, probabilities = grad_cam(model, batch["crop"][0].numpy(), np.zeros(LANDMARK_VALUES, np.float32),
                                    meta["temperature"])
     assert heat.shape == batch["crop"].shape[1:3] and abs(probabilities.sum() - 1) < 1e-5
+
+
+def test_each_member_refits_from_its_own_pretraining(in_tmp_project, monkeypatch):
+    """train.refit trains a member again from the pretrained network its selection run started from."""
+    import tasks.train
+    from emotion_models.training.loop import save_checkpoint
+
+    params = load_params(REPO / "params.yaml")
+    train = params.face.train.model_copy(update={"epochs": 1, "balance": "none", "epoch_samples": None,
+                                                 "batch_size": 16, "refit": True})
+    params = params.model_copy(update={"face": params.face.model_copy(update={"members": 2, "train": train})})
+    spec = FaceSpec()
+    for member in range(2):
+        config = spec.model_config(spec.member_params(params, member))
+        save_checkpoint(spec.pretrained_path(member), spec.build(config),
+                        {"config": config, "pretrained_on": ["fer2013"], "epoch": 1})
+    store = spec.store(params, root=in_tmp_project / "store")
+    extract([{"clip_id": f"face{i}", "path": f"/x/face{i}.png"} for i in range(40)],
+            partial(_toy_face_features, size=params.face.features.size), store, workers=1, shard_rows=32)
+    splits = {"train": {f"face{i}": i % 5 for i in range(30)}, "val": {f"face{i}": i % 5 for i in range(30, 40)}}
+    started_from, initialise = [], tasks.train.initialise
+
+    def recorded(spec, model, config, report, member=0):
+        started_from.append(member)
+        return initialise(spec, model, config, report, member)
+
+    monkeypatch.setattr(tasks.train, "initialise", recorded)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)  # the members one after another, in this process
+    tasks.train.train_model(spec, params, tasks.train.TrainingRun(out_dir=in_tmp_project / "model", store=store,
+                                                                  splits=splits), report=lambda _: None)
+    assert started_from == [0, 0, 1, 1]  # each member: its selection run, then its refit

@@ -83,11 +83,11 @@ def explain_image(model: FaceEmotionNet | FaceEnsemble, meta: dict, image_path: 
     return explanation_png(face.crop, heat, probabilities), probabilities, face
 
 
-def evaluation_gallery(spec, params: Params, size: int) -> list[dict]:
-    """Up to ``size`` test examples, half correctly and half wrongly classified, with Grad-CAM."""
+def evaluation_gallery(spec, params: Params, size: int, model: nn.Module, meta: dict) -> list[dict]:
+    """Up to ``size`` test examples, half correctly and half wrongly classified by ``model`` (its
+    checkpoint ``meta``), with Grad-CAM."""
     if size <= 0:
         return []
-    model, meta = spec.load()
     manifest = pl.read_parquet(paths.MANIFEST).filter((pl.col("split") == "test") & (pl.col("modality") == "face"))
     labels = dict(zip(manifest["clip_id"].to_list(), manifest["label"].to_list()))
     correct, wrong = [], []
