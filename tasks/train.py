@@ -255,9 +255,9 @@ def mean_history(histories: Sequence[list[EpochMetrics]]) -> list[EpochMetrics]:
 def in_member_processes(function: Callable, jobs: list[tuple], report: Callable[[str], None]) -> list:
     """``function(*job, report)`` for each job (an ensemble member's): all side by side, each in a process
     of its own with an equal share of torch's threads (at least one), when there are threads for two or
-    more; otherwise one after another in this process. (Three members on two threads finish together in
-    about 1.5x the time of two, where two at a time and then the third would take 2x.) Results in the
-    jobs' order."""
+    more; otherwise one after another in this process. (Three members on two threads run as three
+    processes of one thread, rather than two at a time and then the third alone on one core.) Results in
+    the jobs' order."""
     threads = torch.get_num_threads()
     if threads < 2 or len(jobs) < 2:
         return [function(*job, report) for job in jobs]

@@ -384,7 +384,8 @@ def test_a_face_ensemble_trains_each_member_on_its_own_seed_and_averages_their_p
 
 
 def test_each_member_refits_from_its_own_pretraining(in_tmp_project, monkeypatch):
-    """train.refit trains a member again from the pretrained network its selection run started from."""
+    """train.refit trains a member again from the pretrained network its selection run started from
+    (face's params forbid refit with several members today; train_model's own contract holds regardless)."""
     import tasks.train
     from emotion_models.training.loop import save_checkpoint
 
