@@ -46,11 +46,6 @@ def extract_augmented(spec: ModelSpec, params: Params, manifest: pl.DataFrame | 
     rows = manifest_rows(spec, manifest)
     paths.features_dir(AUGMENTED).mkdir(parents=True, exist_ok=True)  # the stage's out, empty without transforms
     transforms = params.audio.waveform_augment.transforms if transforms is None else transforms
-    if transforms:
-        # Importing audiomentations compiles librosa's numba kernels and writes their JIT cache: do it
-        # once here, not in every worker at the same time (concurrent writers left a cache that crashed
-        # the next process to load it, in a clean-clone CI run).
-        import audiomentations  # noqa: F401
     return {transform: extract_copies(spec, params, transform, spec.augmented_store(params, transform), rows, progress)
             for transform in transforms}
 
@@ -59,6 +54,11 @@ def extract_copies(spec: ModelSpec, params: Params, transform: str, store: Featu
                    progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
     """Every row's copy through ``transform`` (``params.audio.waveform_augment``'s settings) into ``store``;
     (extracted, rejected)."""
+    # Importing audiomentations compiles librosa's numba kernels and writes their JIT cache: do it once
+    # here, not in every worker at the same time (concurrent writers left a cache that crashed the next
+    # process to load it, in a clean-clone CI run).
+    import audiomentations  # noqa: F401
+
     features = params.audio.features
     copies = [{**row, "clip_id": copy_id(row["clip_id"], transform)} for row in rows]
     return extract(copies, spec.augmented_featuriser(params, transform), store, features.workers,
